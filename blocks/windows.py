@@ -1,0 +1,465 @@
+"""The `WindowsHost` block and the async PowerShell session it opens (PSRP over WinRM, pypsrp in threads).
+
+The session sends structured commands only: a cmdlet (or a script path) with named parameters, or one of the
+scripts shipped in `tasks/ps/` with named parameters. Values are never formatted into script text.
+
+Decisions documented here:
+- `ca_bundle` is PEM *text* (not a path), so a block saved on a Prefect server works on any runner. While a
+  session is open the text sits in a private temp file (mode 0600, removed on close) because `requests` wants
+  a path.
+- No proxies, ever: `no_proxy=True`, so `HTTP(S)_PROXY` in the runner's environment cannot redirect WinRM.
+- Basic auth is refused over plain HTTP (the password would travel in clear).
+- Output objects come back as plain Python (see `to_plain`); a pipeline that failed, or that wrote to the
+  error stream without failing (`Write-Error`), raises `RemoteCommandError` carrying the records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Queue
+from typing import Any, AsyncIterator, Callable, Literal, TypeVar
+
+import requests
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pypsrp.client import Client
+from pypsrp.complex_objects import ComplexObject, GenericComplexObject
+from pypsrp.exceptions import (
+    AuthenticationError,
+    WinRMError,
+    WinRMTransportError,
+    WSManFaultError,
+    _InvalidStateError,
+)
+from pypsrp.powershell import PowerShell, RunspacePool
+
+PS_SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tasks" / "ps"
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------------- errors
+class WindowsHostError(Exception):
+    """Base class of every error the Windows session raises."""
+
+
+class WinRMTransientError(WindowsHostError):
+    """The connection failed in a way worth retrying: reset, refused, timed out, HTTP 429 or 5xx."""
+
+
+class WinRMAuthError(WindowsHostError):
+    """The host rejected the credentials (HTTP 401). Never retried."""
+
+
+class WinRMCertificateError(WindowsHostError):
+    """The host's TLS certificate did not validate against the configured trust. Never retried."""
+
+
+class WinRMProtocolError(WindowsHostError):
+    """Any other WinRM/PSRP failure (unexpected HTTP status, WSMan fault, protocol state)."""
+
+
+@dataclass(frozen=True)
+class RemoteErrorRecord:
+    """One PowerShell ErrorRecord, reduced to what a report needs."""
+
+    message: str
+    category: str = "NotSpecified"
+    fqid: str = ""
+    target: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.category}; {self.fqid})" if self.fqid else self.message
+
+
+class RemoteCommandError(WindowsHostError):
+    """A command ran on the host and reported errors (pipeline failed, or the error stream is not empty)."""
+
+    def __init__(self, command: str, errors: list[RemoteErrorRecord], output: list[Any] | None = None) -> None:
+        self.command = command
+        self.errors = list(errors)
+        self.output = list(output or [])
+        first = errors[0].message if errors else "the pipeline failed"
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{command}: {first}{more}")
+
+
+# PowerShell's System.Management.Automation.ErrorCategory, by value.
+_ERROR_CATEGORIES = [
+    "NotSpecified", "OpenError", "CloseError", "DeviceError", "DeadlockDetected", "InvalidArgument",
+    "InvalidData", "InvalidOperation", "InvalidResult", "InvalidType", "MetadataError", "NotImplemented",
+    "NotInstalled", "ObjectNotFound", "OperationStopped", "OperationTimeout", "SyntaxError", "ParserError",
+    "PermissionDenied", "ResourceBusy", "ResourceExists", "ResourceUnavailable", "ReadError", "WriteError",
+    "FromStdErr", "SecurityError", "ProtocolError", "ConnectionError", "AuthenticationError", "LimitsExceeded",
+    "QuotaExceeded", "NotEnabled",
+]
+
+
+def error_record_from_pypsrp(rec: Any) -> RemoteErrorRecord:
+    """Reduce a pypsrp ErrorRecord (or anything printable) to a `RemoteErrorRecord`."""
+    message = ""
+    exc = getattr(rec, "exception", None)
+    if isinstance(exc, GenericComplexObject):
+        props = {**exc.adapted_properties, **exc.extended_properties}
+        if isinstance(props.get("Message"), str):
+            message = props["Message"]
+    if not message:
+        message = str(rec) if getattr(rec, "_to_string", None) is not None else ""
+    if not message:
+        message = getattr(rec, "message", None) or getattr(rec, "details_message", None) or "unknown error"
+    cat = getattr(rec, "category", None)
+    category = _ERROR_CATEGORIES[cat] if isinstance(cat, int) and 0 <= cat < len(_ERROR_CATEGORIES) else (
+        str(cat) if cat else "NotSpecified")
+    target = getattr(rec, "target_name", None) or ""
+    return RemoteErrorRecord(message=str(message), category=category, fqid=str(getattr(rec, "fq_error", "") or ""),
+                             target=str(target))
+
+
+# ------------------------------------------------------------------------------------------ object conversion
+def to_plain(value: Any, _depth: int = 0) -> Any:
+    """Convert a deserialized PSRP value to plain Python: PSObjects with properties become dicts (adapted and
+    extended properties merged), enums their name, collections lists/dicts, primitives stay as they are."""
+    if _depth > 20:
+        return str(value)
+    if value is None or isinstance(value, (str, bool, int, float, bytes)):
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v, _depth + 1) for v in value]
+    if isinstance(value, Queue):
+        return [to_plain(v, _depth + 1) for v in list(value.queue)]
+    if isinstance(value, dict):
+        return {_key(to_plain(k, _depth + 1)): to_plain(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, GenericComplexObject):
+        props = {**value.adapted_properties, **value.extended_properties}
+        if props:
+            return {str(k): to_plain(v, _depth + 1) for k, v in props.items()}
+        if any(t.endswith("System.Enum") for t in value.types) and value.to_string is not None:
+            return value.to_string
+        if len(value.property_sets) == 1:  # a primitive wrapped in a PSObject (e.g. with a note property)
+            return to_plain(value.property_sets[0], _depth + 1)
+        if value.property_sets:
+            return [to_plain(v, _depth + 1) for v in value.property_sets]
+        return value.to_string
+    if isinstance(value, ComplexObject):
+        return str(value)
+    return str(value)
+
+
+def _key(k: Any) -> Any:
+    return k if isinstance(k, (str, int, float, bool)) or k is None else str(k)
+
+
+# --------------------------------------------------------------------------------------------- error mapping
+_TRANSIENT_HTTP = {408, 425, 429}
+
+
+def map_winrm_error(exc: BaseException, what: str) -> WindowsHostError:
+    """Map a pypsrp/requests exception to this module's typed errors (no secret ever in the message)."""
+    if isinstance(exc, WindowsHostError):
+        return exc
+    if isinstance(exc, requests.exceptions.SSLError):
+        return WinRMCertificateError(f"{what}: TLS failed: {_short(exc)}")
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError,
+                        TimeoutError)):
+        return WinRMTransientError(f"{what}: connection failed: {_short(exc)}")
+    if isinstance(exc, AuthenticationError):
+        return WinRMAuthError(f"{what}: the host rejected the credentials (HTTP 401)")
+    if isinstance(exc, WinRMTransportError):
+        code = exc.code
+        if code == 401:
+            return WinRMAuthError(f"{what}: the host rejected the credentials (HTTP 401)")
+        if code >= 500 or code in _TRANSIENT_HTTP:
+            return WinRMTransientError(f"{what}: HTTP {code} from the WinRM endpoint")
+        return WinRMProtocolError(f"{what}: HTTP {code} from the WinRM endpoint")
+    if isinstance(exc, WSManFaultError):
+        return WinRMProtocolError(f"{what}: {_short(exc)}")
+    if isinstance(exc, _InvalidStateError):
+        # The pool or pipeline ended up Broken/Closed under us: usually the connection was lost mid-call.
+        return WinRMTransientError(f"{what}: session state lost: {_short(exc)}")
+    if isinstance(exc, WinRMError):
+        return WinRMProtocolError(f"{what}: {_short(exc)}")
+    return WinRMProtocolError(f"{what}: {type(exc).__name__}: {_short(exc)}")
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# ------------------------------------------------------------------------------------------------- the block
+class WindowsHost(Block):
+    """A Windows Server host reachable over WinRM (PowerShell Remoting), and the credentials to manage it.
+
+    HTTPS with certificate validation is the default; `ca_bundle` (PEM text) adds the CA that signed the
+    host's WinRM certificate. The password is a secret and never appears in logs, reprs or errors.
+
+    Examples:
+        Run a cmdlet with named parameters on the host:
+        ```python
+        from blocks.windows import WindowsHost
+
+        host = WindowsHost.load("BLOCK_NAME")
+        async with host.open_session() as ps:
+            services = await ps.run("Get-Service", Name="kubelet")
+        ```
+    """
+
+    _block_type_name = "Windows Host"
+    _block_type_slug = "windows-host"
+    _logo_url = "https://upload.wikimedia.org/wikipedia/commons/thumb/5/5f/Windows_logo_-_2012.svg/240px-Windows_logo_-_2012.svg.png"  # noqa: E501
+    _documentation_url = "https://github.com/jborean93/pypsrp"
+    _description = "A Windows Server host managed over WinRM/PSRP (HTTPS, validated certificate by default)."
+
+    address: str = Field(description="Host name or IP address of the WinRM endpoint.")
+    port: int = Field(default=5986, ge=1, le=65535, description="WinRM port (5986 for HTTPS, 5985 for HTTP).")
+    use_https: bool = Field(default=True, description="Connect over HTTPS (recommended; required for basic auth).")
+    cert_validation: bool = Field(
+        default=True, description="Validate the host's TLS certificate (disable only for throw-away lab hosts).")
+    ca_bundle: str | None = Field(
+        default=None,
+        description="PEM text of the CA certificate(s) that signed the WinRM certificate; system trust when empty.")
+    auth: Literal["ntlm", "kerberos", "credssp", "basic"] = Field(
+        default="ntlm", description="WinRM authentication protocol.")
+    username: str = Field(description="User name (DOMAIN\\user, user@domain or a local user).")
+    password: SecretStr = Field(description="Password of the user.")
+    connection_timeout: int = Field(default=30, ge=1, description="Seconds to wait for a TCP/TLS connection.")
+    operation_timeout: int = Field(
+        default=20, ge=1, description="WSMan OperationTimeout in seconds (a long-poll Receive waits this long).")
+    read_timeout: int = Field(
+        default=30, ge=2, description="Seconds to wait for an HTTP reply; must exceed operation_timeout.")
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _pem_only(cls, v: str | None) -> str | None:
+        if v is not None and v.strip() and "-----BEGIN CERTIFICATE-----" not in v:
+            raise ValueError("ca_bundle must be PEM text containing at least one CERTIFICATE block (not a path).")
+        return v or None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "WindowsHost":
+        if self.auth == "basic" and not self.use_https:
+            raise ValueError("basic auth over plain HTTP would send the password in clear; use HTTPS.")
+        if self.read_timeout <= self.operation_timeout:
+            raise ValueError("read_timeout must be greater than operation_timeout.")
+        return self
+
+    def client_kwargs(self, ca_path: str | None = None) -> dict[str, Any]:
+        """The pypsrp `Client`/`WSMan` keyword arguments for this host (includes the password: don't log)."""
+        verify: bool | str = self.cert_validation
+        if self.cert_validation and ca_path:
+            verify = ca_path
+        return dict(
+            server=self.address, port=self.port, ssl=self.use_https, auth=self.auth,
+            username=self.username, password=self.password.get_secret_value(),
+            cert_validation=verify, connection_timeout=self.connection_timeout,
+            operation_timeout=self.operation_timeout, read_timeout=self.read_timeout,
+            encryption="auto", no_proxy=True, reconnection_retries=0,
+        )
+
+    @asynccontextmanager
+    async def open_session(self) -> AsyncIterator["PowerShellSession"]:
+        """Open a PowerShell session (one runspace pool) on the host; closed on exit.
+
+        Raises WinRMAuthError, WinRMCertificateError, WinRMTransientError or WinRMProtocolError when the
+        session cannot be opened."""
+        session = PowerShellSession(self)
+        try:
+            await session.open()
+            yield session
+        finally:
+            await session.close()
+
+
+# ---------------------------------------------------------------------------------------------- the session
+class PowerShellSession:
+    """An open PSRP runspace pool on one host. Calls are serialized (pypsrp is not thread-safe) and each
+    runs in a worker thread so the event loop is never blocked."""
+
+    def __init__(self, host: WindowsHost) -> None:
+        self._host = host
+        self._lock = asyncio.Lock()
+        self._client: Client | None = None
+        self._pool: RunspacePool | None = None
+        self._ca_path: str | None = None
+        self._tmpdir: tempfile.TemporaryDirectory | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._pool is not None else "closed"
+        return f"PowerShellSession({self._host.username}@{self._host.address}:{self._host.port}, {state})"
+
+    @property
+    def target(self) -> str:
+        """`address:port` of the host, for reports."""
+        return f"{self._host.address}:{self._host.port}"
+
+    # ---- lifecycle
+    async def open(self) -> None:
+        """Connect and open the runspace pool (idempotent)."""
+        async with self._lock:
+            await self._ensure_open()
+
+    async def close(self) -> None:
+        """Close the runspace pool and the HTTP session; remove the temporary CA file. Never raises."""
+        async with self._lock:
+            await asyncio.to_thread(self._close_sync)
+            if self._tmpdir is not None:
+                self._tmpdir.cleanup()
+                self._tmpdir = None
+                self._ca_path = None
+
+    async def reconnect(self) -> None:
+        """Drop the current connection and runspace pool (the host may have cut them) and open new ones."""
+        async with self._lock:
+            await asyncio.to_thread(self._close_sync)
+            await self._ensure_open()
+
+    async def _ensure_open(self) -> None:
+        if self._pool is not None:
+            return
+        if self._host.ca_bundle and self._ca_path is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="winrm-ca-")
+            fd, path = tempfile.mkstemp(suffix=".pem", dir=self._tmpdir.name)  # mkstemp: mode 0600
+            with os.fdopen(fd, "w") as f:
+                f.write(self._host.ca_bundle)
+            self._ca_path = path
+        try:
+            await asyncio.to_thread(self._open_sync)
+        except Exception as exc:
+            await asyncio.to_thread(self._close_sync)
+            raise map_winrm_error(exc, f"connect to {self.target}") from exc
+
+    def _open_sync(self) -> None:
+        client = Client(**self._host.client_kwargs(self._ca_path))
+        self._client = client
+        pool = RunspacePool(client.wsman)
+        pool.open()
+        self._pool = pool
+
+    def _close_sync(self) -> None:
+        pool, client = self._pool, self._client
+        self._pool = self._client = None
+        if pool is not None:
+            try:
+                pool.close()
+            except Exception:  # the connection may already be gone; nothing to clean up remotely then
+                pass
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+
+    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        async with self._lock:
+            await self._ensure_open()
+            try:
+                return await asyncio.to_thread(fn)
+            except RemoteCommandError:
+                raise
+            except Exception as exc:
+                mapped = map_winrm_error(exc, what)
+                if isinstance(mapped, WinRMTransientError):
+                    # The pool is unusable after a lost connection; the next call opens a fresh one.
+                    await asyncio.to_thread(self._close_sync)
+                raise mapped from exc
+
+    # ---- commands
+    async def run(self, command: str, /, **parameters: Any) -> list[Any]:
+        """Run one command (a cmdlet, or a script path like `c:\\x.ps1`) with named parameters; return its
+        output objects as plain Python. A parameter value of `True` is sent as `-Name:$true` (switches).
+
+        Raises RemoteCommandError if the pipeline failed or wrote error records."""
+        return await self._call(command, lambda: self._invoke_sync(command, command, False, parameters))
+
+    async def run_script(self, name: str, /, **parameters: Any) -> list[Any]:
+        """Run the shipped script `tasks/ps/<name>.ps1` (its exact text) with named parameters; return its
+        output objects as plain Python. Raises RemoteCommandError like `run`."""
+        text = load_script(name)
+        return await self._call(name, lambda: self._invoke_sync(name, text, True, parameters))
+
+    def _invoke_sync(self, label: str, command: str, is_script: bool, parameters: dict[str, Any]) -> list[Any]:
+        assert self._pool is not None
+        ps = PowerShell(self._pool)
+        if is_script:
+            ps.add_script(command)
+        else:
+            ps.add_cmdlet(command)
+        for name, value in parameters.items():
+            ps.add_parameter(name, _ps_value(value))
+        ps.invoke()
+        output = [to_plain(o) for o in ps.output]
+        errors = [error_record_from_pypsrp(r) for r in ps.streams.error]
+        failed = ps.had_errors
+        try:
+            ps.close()
+        except WinRMError:
+            pass  # the pipeline is finished either way; the server reaps it with the pool
+        if failed or errors:
+            raise RemoteCommandError(label, errors or [RemoteErrorRecord("the pipeline failed")], output)
+        return output
+
+    # ---- files
+    async def copy_bytes(self, data: bytes, remote_path: str) -> None:
+        """Write `data` to `remote_path` on the host (replacing it) via pypsrp's `Client.copy`. The bytes pass
+        through a private temporary file (mode 0600) that is removed right after."""
+        def do() -> None:
+            assert self._client is not None
+            with tempfile.TemporaryDirectory(prefix="winrm-copy-") as d:
+                fd, path = tempfile.mkstemp(dir=d)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                self._client.copy(path, remote_path)
+
+        await self._call(f"copy to {remote_path}", do)
+
+    async def fetch_bytes(self, remote_path: str) -> bytes:
+        """Read the file `remote_path` from the host via pypsrp's `Client.fetch` (checksum verified)."""
+        def do() -> bytes:
+            assert self._client is not None
+            with tempfile.TemporaryDirectory(prefix="winrm-fetch-") as d:
+                dest = os.path.join(d, "data")
+                self._client.fetch(remote_path, dest)
+                with open(dest, "rb") as f:
+                    return f.read()
+
+        return await self._call(f"fetch {remote_path}", do)
+
+
+def _ps_value(value: Any) -> Any:
+    """Parameter values are sent as typed PSRP objects; SecretStr is unwrapped only here, on the wire."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_ps_value(v) for v in value]
+    if isinstance(value, list):
+        return [_ps_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _ps_value(v) for k, v in value.items()}
+    return value
+
+
+def load_script(name: str) -> str:
+    """The exact text of the shipped script `tasks/ps/<name>.ps1` (the lab recognizes it by this text)."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"not a shipped script name: {name!r}")
+    path = PS_SCRIPT_DIR / f"{name}.ps1"
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped script {path}")
+    return path.read_text(encoding="utf-8")
+
+
+__all__ = [
+    "WindowsHost", "PowerShellSession", "RemoteCommandError", "RemoteErrorRecord", "WinRMTransientError",
+    "WinRMAuthError", "WinRMCertificateError", "WinRMProtocolError", "WindowsHostError", "to_plain",
+    "map_winrm_error", "load_script",
+]
