@@ -1,0 +1,1 @@
+"""The Calico for Windows installers and the Kubernetes node services, as they behave on an emulated host."""
