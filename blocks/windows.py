@@ -49,8 +49,9 @@ class WindowsHostError(Exception):
     """Base class of every error the Windows session raises."""
 
 
-class WinRMTransientError(WindowsHostError):
-    """The connection failed in a way worth retrying: reset, refused, timed out, HTTP 429 or 5xx."""
+class WinRMTransientError(WindowsHostError, ConnectionError):
+    """The connection failed in a way worth retrying: reset, refused, timed out, HTTP 429 or 5xx.
+    (Also a builtin `ConnectionError`, so generic transient-error checks such as `tasks.retry` see it.)"""
 
 
 class WinRMAuthError(WindowsHostError):
