@@ -1,0 +1,320 @@
+"""Credentials a Windows node gets in `c:\\k`: built in memory, never logged, copied with `copy_bytes`.
+
+Two modes (JoinSettings.least_privilege):
+- default, as the runbook does: `c:\\k\\config` is a self-contained copy of the admin kubeconfig's selected context.
+- least privilege: the installer gets a short-lived ServiceAccount token (TokenRequest) whose RBAC allows only the
+  reads (and, for 3.24+, the one Secret create) `install-calico-windows.ps1` makes with `c:\\k\\config`; afterwards
+  `c:\\k\\config` is replaced by a kubelet client certificate for `system:node:<name>` (O=system:nodes) issued
+  through a CertificateSigningRequest, and kube-proxy gets its own certificate (`system:kube-proxy`, which the
+  default RBAC binds to `system:node-proxier`) in `c:\\k\\kube-proxy.conf`. No admin credential stays on the host.
+
+Private keys are generated here (ECDSA P-256) and exist only in memory and in the kubeconfig on the host.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from kubernetes.aio import client as kclient
+from kubernetes.aio.client.exceptions import ApiException
+
+from .kwatch import watch_until
+
+NODE_KUBECONFIG = "c:\\k\\config"
+KUBE_PROXY_KUBECONFIG = "c:\\k\\kube-proxy.conf"
+INSTALLER_SA = "calico-windows-installer"
+INSTALLER_SA_NAMESPACE = "kube-system"
+INSTALLER_TOKEN_TTL_S = 900            # the API server's minimum is 600 s
+KUBELET_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+KUBE_PROXY_USER = "system:kube-proxy"
+CERT_RENEW_BEFORE = dt.timedelta(days=30)
+MANAGED_BY = {"app.kubernetes.io/managed-by": "prefect-windows-nodes"}
+
+
+class CredentialError(Exception):
+    """A credential could not be issued (CSR denied or not signed in time, TokenRequest refused)."""
+
+
+# ------------------------------------------------------------------------------------------ kubeconfig text
+def build_kubeconfig(server: str, *, user: str, ca_pem: bytes | None = None, token: str | None = None,
+                     cert_pem: bytes | None = None, key_pem: bytes | None = None,
+                     cluster_name: str = "kubernetes") -> str:
+    """A self-contained, single-context kubeconfig (deterministic text: same input, same bytes)."""
+    cluster: dict[str, Any] = {"server": server}
+    if ca_pem:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
+    creds: dict[str, Any] = {}
+    if cert_pem and key_pem:
+        creds["client-certificate-data"] = base64.b64encode(cert_pem).decode()
+        creds["client-key-data"] = base64.b64encode(key_pem).decode()
+    if token:
+        creds["token"] = token
+    context = f"{user}@{cluster_name}"
+    doc = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": cluster}],
+        "users": [{"name": user, "user": creds}],
+        "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
+        "current-context": context,
+    }
+    return yaml.safe_dump(doc, sort_keys=False, width=1 << 20)
+
+
+def _section(doc: dict[str, Any], kind: str, name: Any) -> dict[str, Any]:
+    for item in doc.get(kind) or []:
+        if isinstance(item, dict) and item.get("name") == name:
+            return dict(item.get(kind[:-1]) or {})
+    raise CredentialError(f"kubeconfig has no {kind[:-1]} named {name!r}")
+
+
+def _inline(section: dict[str, Any], key: str) -> None:
+    """Replace a file reference (`client-key: /path`) by its data (`client-key-data`): the host has no such file."""
+    if section.get(key) and not section.get(f"{key}-data"):
+        section[f"{key}-data"] = base64.b64encode(Path(section.pop(key)).expanduser().read_bytes()).decode()
+
+
+def flatten_kubeconfig(text: str, context: str | None = None) -> str:
+    """The selected context of a kubeconfig as a self-contained single-context kubeconfig (file references
+    inlined), for copying to a host. Deterministic. Raises CredentialError on an unusable kubeconfig."""
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        raise CredentialError("the admin kubeconfig is not valid YAML") from None
+    name = context or doc.get("current-context")
+    ctx = _section(doc, "contexts", name)
+    cluster = _section(doc, "clusters", ctx.get("cluster"))
+    user = _section(doc, "users", ctx.get("user"))
+    _inline(cluster, "certificate-authority")
+    _inline(user, "client-certificate")
+    _inline(user, "client-key")
+    if user.get("tokenFile") and not user.get("token"):
+        user["token"] = Path(user.pop("tokenFile")).expanduser().read_text().strip()
+    out = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": ctx.get("cluster"), "cluster": cluster}],
+        "users": [{"name": ctx.get("user"), "user": user}],
+        "contexts": [{"name": name, "context": {k: v for k, v in ctx.items() if k in ("cluster", "user")}}],
+        "current-context": name,
+    }
+    return yaml.safe_dump(out, sort_keys=False, width=1 << 20)
+
+
+def cluster_ca_pem(text: str, context: str | None = None) -> bytes | None:
+    """The API server CA (PEM) of the selected context, or None when the kubeconfig relies on system trust."""
+    doc = yaml.safe_load(text) or {}
+    ctx = _section(doc, "contexts", context or doc.get("current-context"))
+    cluster = _section(doc, "clusters", ctx.get("cluster"))
+    if cluster.get("certificate-authority-data"):
+        return base64.b64decode(cluster["certificate-authority-data"])
+    if cluster.get("certificate-authority"):
+        return Path(cluster["certificate-authority"]).expanduser().read_bytes()
+    return None
+
+
+@dataclass(frozen=True)
+class KubeconfigIdentity:
+    """Who a kubeconfig authenticates as, as far as the file itself tells (no secret values)."""
+
+    server: str
+    kind: str                      # "certificate" | "token" | "none"
+    common_name: str = ""
+    organizations: tuple[str, ...] = ()
+    not_after: dt.datetime | None = None
+    digest: str = ""               # sha256 of the whole text, to compare without keeping the content
+
+    def valid_for(self, at_least: dt.timedelta) -> bool:
+        """True for a certificate that stays valid at least that long (tokens: unknown → False)."""
+        return self.not_after is not None and self.not_after - dt.datetime.now(dt.timezone.utc) >= at_least
+
+
+def kubeconfig_identity(text: str | bytes) -> KubeconfigIdentity:
+    """Parse a kubeconfig's current context: server, credential kind, certificate subject and expiry."""
+    raw = text.decode() if isinstance(text, bytes) else text
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    try:
+        doc = yaml.safe_load(raw) or {}
+        ctx = _section(doc, "contexts", doc.get("current-context"))
+        cluster = _section(doc, "clusters", ctx.get("cluster"))
+        user = _section(doc, "users", ctx.get("user"))
+    except (yaml.YAMLError, CredentialError, AttributeError):
+        return KubeconfigIdentity(server="", kind="none", digest=digest)
+    server = str(cluster.get("server") or "")
+    if user.get("client-certificate-data"):
+        try:
+            cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+        except ValueError:
+            return KubeconfigIdentity(server=server, kind="none", digest=digest)
+        cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        orgs = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+        return KubeconfigIdentity(server=server, kind="certificate", common_name=str(cn[0]) if cn else "",
+                                  organizations=orgs, not_after=cert.not_valid_after_utc, digest=digest)
+    if user.get("token") or user.get("tokenFile"):
+        return KubeconfigIdentity(server=server, kind="token", digest=digest)
+    return KubeconfigIdentity(server=server, kind="none", digest=digest)
+
+
+# --------------------------------------------------------------------------------------- CSR-issued certs
+def new_key_and_csr(common_name: str, organizations: list[str]) -> tuple[bytes, bytes]:
+    """A fresh ECDSA P-256 key (PEM, PKCS#8) and a PKCS#10 request for CN/O (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs)).sign(key, hashes.SHA256())
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, csr.public_bytes(serialization.Encoding.PEM)
+
+
+def _csr_done(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    if status.get("certificate"):
+        return True
+    return any(c.get("type") in ("Denied", "Failed") and c.get("status", "True") == "True"
+               for c in status.get("conditions") or [])
+
+
+async def issue_client_certificate(api: kclient.ApiClient, *, common_name: str, organizations: list[str],
+                                   signer: str, purpose: str, timeout_s: float = 120.0,
+                                   expiration_seconds: int | None = None) -> tuple[bytes, bytes]:
+    """Issue a client certificate through the cluster: create a CertificateSigningRequest, approve it (the
+    caller's credential must be allowed to), and WATCH it until the signer adds the certificate.
+
+    Returns `(cert_pem, key_pem)`. Raises CredentialError if the CSR is denied/failed or not signed in time."""
+    certs = kclient.CertificatesV1Api(api)
+    key_pem, csr_pem = new_key_and_csr(common_name, organizations)
+    name = f"{purpose}-{secrets.token_hex(4)}"
+    spec: dict[str, Any] = {
+        "request": base64.b64encode(csr_pem).decode(),
+        "signerName": signer,
+        "usages": ["digital signature", "client auth"],
+    }
+    if expiration_seconds:
+        spec["expirationSeconds"] = int(expiration_seconds)
+    body = kclient.V1CertificateSigningRequest.from_dict({
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": name, "labels": dict(MANAGED_BY)}, "spec": spec,
+    })
+    created = await certs.create_certificate_signing_request(body)
+    approval = api.sanitize_for_serialization(created)
+    approval.setdefault("status", {}).setdefault("conditions", []).append({
+        "type": "Approved", "status": "True", "reason": "PrefectWindowsNodeJoin",
+        "message": f"approved by the Windows node join for {common_name}",
+    })
+    await certs.replace_certificate_signing_request_approval(
+        name, kclient.V1CertificateSigningRequest.from_dict(approval))
+    done, last = await watch_until(api, certs.list_certificate_signing_request, _csr_done, name=name,
+                                   timeout_s=timeout_s)
+    if done is None:
+        raise CredentialError(f"CertificateSigningRequest {name} for {common_name} was approved but not signed "
+                              f"within {timeout_s:g}s: is the cluster's signer (kube-controller-manager) running?")
+    cert_b64 = (done.get("status") or {}).get("certificate")
+    if not cert_b64:
+        conds = "; ".join(f"{c.get('type')}: {c.get('message', '')}" for c in
+                          (done.get("status") or {}).get("conditions") or [])
+        raise CredentialError(f"CertificateSigningRequest {name} for {common_name} was not signed ({conds})")
+    return base64.b64decode(cert_b64), key_pem
+
+
+async def kubelet_kubeconfig(api: kclient.ApiClient, node_name: str, *, server: str, ca_pem: bytes | None,
+                             timeout_s: float = 120.0) -> str:
+    """A kubeconfig for kubelet on `node_name`: client certificate `system:node:<name>` (O=system:nodes)."""
+    user = f"system:node:{node_name}"
+    cert, key = await issue_client_certificate(api, common_name=user, organizations=["system:nodes"],
+                                               signer=KUBELET_SIGNER, purpose=f"node-{node_name}",
+                                               timeout_s=timeout_s)
+    return build_kubeconfig(server, user=user, ca_pem=ca_pem, cert_pem=cert, key_pem=key)
+
+
+async def kube_proxy_kubeconfig(api: kclient.ApiClient, node_name: str, *, server: str, ca_pem: bytes | None,
+                                timeout_s: float = 120.0) -> str:
+    """A kubeconfig for kube-proxy: client certificate `system:kube-proxy` (bound to system:node-proxier)."""
+    cert, key = await issue_client_certificate(api, common_name=KUBE_PROXY_USER, organizations=[],
+                                               signer=CLIENT_SIGNER, purpose=f"kube-proxy-{node_name}",
+                                               timeout_s=timeout_s)
+    return build_kubeconfig(server, user=KUBE_PROXY_USER, ca_pem=ca_pem, cert_pem=cert, key_pem=key)
+
+
+# ------------------------------------------------------------------------------------- installer token
+def installer_rules(calico_namespace: str, *, creates_token_secret: bool) -> tuple[list[dict], list[dict]]:
+    """(cluster rules, namespaced rules) for what install-calico-windows.ps1 does with `c:\\k\\config`:
+    `get ns calico-system`; list service-account-token Secrets in the Calico namespace and read the
+    calico-node one; 3.24+ may `kubectl apply` the `calico-node-token` Secret (get, create, patch)."""
+    cluster = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"],
+                "resourceNames": ["calico-system", calico_namespace]}]
+    namespaced = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]
+    if creates_token_secret:
+        namespaced.append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]})
+        namespaced.append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["patch"],
+                           "resourceNames": ["calico-node-token"]})
+        namespaced.append({"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"],
+                           "resourceNames": ["calico-node"]})
+    return cluster, namespaced
+
+
+async def _apply(create, replace, read, name: str, body: dict[str, Any], model: Any, *ns: str) -> bool:
+    """Create `body`, or replace it when it differs in rules/subjects/roleRef; True when something changed."""
+    try:
+        current = await read(name, *ns)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        await create(*ns, model.from_dict(body))
+        return True
+    cur = current.to_dict() if hasattr(current, "to_dict") else {}
+    want = model.from_dict(body).to_dict()
+    if all(cur.get(k) == want.get(k) for k in ("rules", "subjects", "role_ref")):
+        return False
+    body = {**body, "metadata": {**body["metadata"], "resourceVersion": current.metadata.resource_version}}
+    await replace(name, *ns, model.from_dict(body))
+    return True
+
+
+async def installer_kubeconfig(api: kclient.ApiClient, *, server: str, ca_pem: bytes | None,
+                               calico_namespace: str, creates_token_secret: bool,
+                               ttl_s: int = INSTALLER_TOKEN_TTL_S) -> str:
+    """Ensure the installer's ServiceAccount and its minimal RBAC exist, then request a short-lived token
+    (TokenRequest, `ttl_s`) and return a kubeconfig using it."""
+    core, rbac = kclient.CoreV1Api(api), kclient.RbacAuthorizationV1Api(api)
+    meta = {"name": INSTALLER_SA, "labels": dict(MANAGED_BY)}
+    try:
+        await core.read_namespaced_service_account(INSTALLER_SA, INSTALLER_SA_NAMESPACE)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        await core.create_namespaced_service_account(INSTALLER_SA_NAMESPACE, kclient.V1ServiceAccount.from_dict(
+            {"metadata": {**meta, "namespace": INSTALLER_SA_NAMESPACE}}))
+    cluster_rules, ns_rules = installer_rules(calico_namespace, creates_token_secret=creates_token_secret)
+    subject = [{"kind": "ServiceAccount", "name": INSTALLER_SA, "namespace": INSTALLER_SA_NAMESPACE}]
+    await _apply(rbac.create_cluster_role, rbac.replace_cluster_role, rbac.read_cluster_role, INSTALLER_SA,
+                 {"metadata": meta, "rules": cluster_rules}, kclient.V1ClusterRole)
+    await _apply(rbac.create_cluster_role_binding, rbac.replace_cluster_role_binding, rbac.read_cluster_role_binding,
+                 INSTALLER_SA, {"metadata": meta, "subjects": subject, "roleRef": {
+                     "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": INSTALLER_SA}},
+                 kclient.V1ClusterRoleBinding)
+    ns_meta = {**meta, "namespace": calico_namespace}
+    await _apply(rbac.create_namespaced_role, rbac.replace_namespaced_role, rbac.read_namespaced_role, INSTALLER_SA,
+                 {"metadata": ns_meta, "rules": ns_rules}, kclient.V1Role, calico_namespace)
+    await _apply(rbac.create_namespaced_role_binding, rbac.replace_namespaced_role_binding,
+                 rbac.read_namespaced_role_binding, INSTALLER_SA,
+                 {"metadata": ns_meta, "subjects": subject, "roleRef": {
+                     "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": INSTALLER_SA}},
+                 kclient.V1RoleBinding, calico_namespace)
+    request = kclient.AuthenticationV1TokenRequest.from_dict({"spec": {"expirationSeconds": int(ttl_s)}})
+    issued = await core.create_namespaced_service_account_token(INSTALLER_SA, INSTALLER_SA_NAMESPACE, request)
+    token = issued.status.token if issued.status else None
+    if not token:
+        raise CredentialError(f"TokenRequest for {INSTALLER_SA_NAMESPACE}/{INSTALLER_SA} returned no token")
+    return build_kubeconfig(server, user=f"system:serviceaccount:{INSTALLER_SA_NAMESPACE}:{INSTALLER_SA}",
+                            ca_pem=ca_pem, token=token)
