@@ -27,7 +27,7 @@ from psrpcore.types import (
 from psrpcore.types import ErrorRecord as PSErrorRecord
 
 from .dispatch import Dispatcher, ErrorRecord, PipelineCommand, PipelineFailed
-from .psvalues import from_ps, to_ps
+from .psvalues import NULL_OUTPUT, from_ps, to_ps
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class _PipelineStreams:
         self._shell._queued()
 
     def output(self, obj: Any) -> None:
-        self._write("write_output", to_ps(obj))
+        self._write("write_output", NULL_OUTPUT if obj is None else to_ps(obj))
 
     def error(self, rec: ErrorRecord) -> None:
         r = ps_error_record(rec, self.activity)

@@ -34,6 +34,18 @@ _OBJECT_ARRAY = ["System.Object[]", "System.Array", "System.Object"]
 _PSCUSTOMOBJECT = ["System.Management.Automation.PSCustomObject", "System.Object"]
 
 
+class _Null:
+    """Serializes as `<Nil />`. psrpcore sends a bare None output as an empty message, which pypsrp cannot parse;
+    PowerShell itself sends `<Nil />`."""
+
+    @classmethod
+    def ToPSObjectForRemoting(cls, value: object, **kwargs: Any) -> None:
+        return None
+
+
+NULL_OUTPUT = _Null()
+
+
 def custom_object_string(props: dict[str, Any]) -> str:
     """What `"$obj"` shows for a PSCustomObject: `@{Name=x; Count=3}`."""
     def fmt(v: Any) -> str:
@@ -84,7 +96,8 @@ def to_ps(value: Any) -> Any:
 
 def _ps_object(type_names: list[str], props: dict[str, Any], to_string: str | None) -> PSObject:
     obj = PSObject()
-    obj.PSObject.type_names = list(type_names)
+    # Every .NET type derives from System.Object; pypsrp cannot deserialize a type list that does not end in it.
+    obj.PSObject.type_names = list(type_names) + ([] if "System.Object" in type_names else ["System.Object"])
     for name, v in props.items():
         add_note_property(obj, str(name), to_ps(v))
     if to_string is not None:

@@ -340,8 +340,9 @@ class WinRMServer:
             return 200, body
         except WSManFault as exc:
             return 500, soap.fault(exc, relates_to, self.machine)
-        except PSRPCoreError as exc:
-            log.warning("PSRP error: %s", exc)
+        except (PSRPCoreError, ValueError, KeyError, TypeError) as exc:
+            # Undecodable PSRP data (e.g. pypsrp serializes ints beyond Int32 as <I32>): a fault, not a dead socket.
+            log.warning("invalid PSRP data: %s", exc)
             fault = WSManFault(2152992672, "w:InternalError", f"The PowerShell remoting data was invalid: {exc}")
             return 500, soap.fault(fault, relates_to, self.machine)
 
