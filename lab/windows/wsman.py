@@ -21,6 +21,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 from psrpcore import PSRPCoreError
 
@@ -67,12 +68,14 @@ class WireRecords:
     injected_failures: int = 0
     auth_failures: int = 0
     encrypted_messages: int = 0  # requests that arrived as WinRM-encrypted multipart bodies
+    faults: Counter = field(default_factory=Counter)  # WSMan fault codes answered (2150858793 = operation timeout)
 
     def clear(self) -> None:
         """Forget everything recorded so far (open connections stay listed)."""
         self.connections = [c for c in self.connections if c.closed_at is None]
         self.requests = self.dropped = self.injected_failures = self.auth_failures = self.encrypted_messages = 0
         self.actions.clear()
+        self.faults.clear()
 
     def users(self) -> set[str]:
         """Every user that authenticated."""
@@ -93,6 +96,7 @@ class _Connection:
         self.writer = writer
         self.task = asyncio.current_task()
         self.acceptor: NegotiateAcceptor | None = None  # NTLM/Negotiate context bound to this connection
+        self.busy = False  # a request is being answered on this connection
 
 
 class WinRMServer:
@@ -118,8 +122,10 @@ class WinRMServer:
         self.max_envelope_size = max_envelope_size_kb * 1024
         self.records = WireRecords()
         self.shells: dict[str, PSRPShell] = {}
+        self.waiting_receives = 0  # Receives parked until their pipeline has output (pypsrp's long poll)
         self._server: asyncio.base_events.Server | None = None
         self._connections: dict[int, _Connection] = {}
+        self._changed = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -146,9 +152,26 @@ class WinRMServer:
             self._server = None
 
     def drop_connections(self) -> int:
-        """Close every open TCP connection now, as a real host's network reset does; shells survive.
-        Returns how many were closed."""
-        return self._abort_all(dropped=True)
+        """Close every open TCP connection now, as creating an HNS network does to a real host; shells and running
+        pipelines survive. The client sees a connection error on its next request either way: a request in flight
+        (pypsrp's Receive long poll) fails at once; if none was in flight, the next request is dropped too instead
+        of silently reconnecting. Returns how many connections were closed."""
+        in_flight = any(c.busy for c in self._connections.values())
+        closed = self._abort_all(dropped=True)
+        if not in_flight:
+            self.faults.drop_on_next_request = True
+        return closed
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until `predicate()` holds; it is re-checked whenever the endpoint's state or records change
+        (requests, Receives parking, faults, drops). Raises TimeoutError after `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
 
     def _abort_all(self, dropped: bool) -> int:
         conns = list(self._connections.values())
@@ -168,6 +191,7 @@ class WinRMServer:
     def _forget(self, conn: _Connection) -> None:
         if self._connections.pop(conn.record.id, None) is not None:
             conn.record.closed_at = time.time()
+            self._notify()
 
     # --- HTTP ------------------------------------------------------------------------------------------------
 
@@ -183,7 +207,15 @@ class WinRMServer:
         try:
             while True:
                 request = await self._read_request(reader)
-                if request is None or not await self._handle(conn, request):
+                if request is None:
+                    break
+                conn.busy = True
+                try:
+                    keep_alive = await self._handle(conn, request)
+                finally:
+                    conn.busy = False
+                    self._notify()
+                if not keep_alive:
                     break
         except asyncio.CancelledError:
             pass
@@ -339,11 +371,13 @@ class WinRMServer:
             self.records.actions[request.action_name] += 1
             return 200, body
         except WSManFault as exc:
+            self.records.faults[exc.code] += 1
             return 500, soap.fault(exc, relates_to, self.machine)
         except (PSRPCoreError, ValueError, KeyError, TypeError) as exc:
             # Undecodable PSRP data (e.g. pypsrp serializes ints beyond Int32 as <I32>): a fault, not a dead socket.
             log.warning("invalid PSRP data: %s", exc)
             fault = WSManFault(2152992672, "w:InternalError", f"The PowerShell remoting data was invalid: {exc}")
+            self.records.faults[fault.code] += 1
             return 500, soap.fault(fault, relates_to, self.machine)
 
     async def _action(self, conn: _Connection, request: WSManRequest) -> bytes:
@@ -444,10 +478,15 @@ class WinRMServer:
         command_id = desired.attrib.get("CommandId") if desired is not None else None
         # What fits in the client's MaxEnvelopeSize once base64-encoded, leaving room for the SOAP around it.
         max_bytes = max((request.max_envelope_size - 2048) * 3 // 4, 1024)
+        self.waiting_receives += 1
+        self._notify()
         try:
             data, done = await shell.receive(command_id, max_bytes, request.operation_timeout)
         except OperationTimedOut:
             raise soap.operation_timeout_fault() from None
+        finally:
+            self.waiting_receives -= 1
+            self._notify()
         resp = ET.Element(q("rsp", "ReceiveResponse"))
         attrs = {"Name": "stdout"}
         if command_id:
