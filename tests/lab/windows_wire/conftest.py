@@ -58,6 +58,7 @@ class TestHost:
     calls: list[tuple[list[PipelineCommand], list[Any]]] = field(default_factory=list)
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     gate_entered: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: list[str] = field(default_factory=list)  # handlers cancelled by a stop signal
 
     def __post_init__(self) -> None:
         self.transfer = FileTransfer(self.fs)
@@ -114,7 +115,11 @@ class TestHost:
             raise ValueError("handler bug: unexpected state")
         if name == "Wait-Gate":
             self.gate_entered.set()
-            await self.gate.wait()
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:
+                self.cancelled.append(name)
+                raise
             return objects + ["gate passed"]
         if name == "Invoke-Expression":
             return objects + [f"ran: {p['Command']}"]

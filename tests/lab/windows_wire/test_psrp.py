@@ -250,3 +250,33 @@ async def test_execute_ps_with_environment(start_host, https):
         ("Out-Null", {})]
     assert [(c.name, c.parameters) for c in cmds] == [
         ("Invoke-Expression", {"Command": "Get-ChildItem"}), ("Out-String", {"Stream": True})]
+
+
+async def test_stop_a_running_pipeline(https_host):
+    server, host = https_host.server, https_host.host
+
+    def run() -> tuple:
+        with https_host.wsman() as wsman, RunspacePool(wsman) as pool:
+            ps = PowerShell(pool)
+            ps.add_cmdlet("Wait-Gate")
+            ps.begin_invoke()
+            asyncio.run_coroutine_threadsafe(host.gate_entered.wait(), loop).result()
+            ps.stop()
+            after = PowerShell(pool).add_cmdlet("Write-Output").add_argument("still usable").invoke()
+            return ps.state, after
+
+    loop = asyncio.get_running_loop()
+    state, after = await asyncio.to_thread(run)
+
+    assert state == PSInvocationState.STOPPED
+    assert after == ["still usable"]
+    await server.wait_for(lambda: host.cancelled == ["Wait-Gate"])  # the handler was cancelled on the host
+    assert server.shells == {}
+
+
+async def test_pool_queries_is_alive_and_available_runspaces(https_host):
+    def run() -> tuple:
+        with https_host.wsman() as wsman, RunspacePool(wsman) as pool:
+            return pool.is_alive(), pool.get_available_runspaces()
+
+    assert await asyncio.to_thread(run) == (True, 1)
