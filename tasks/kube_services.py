@@ -1,0 +1,88 @@
+"""`install_kube_services`: kubelet and kube-proxy as Windows services (Calico's install-kube-services.ps1), started.
+
+The script creates the nssm services and does not start them (runbook step ④); this step then runs
+`Start-Service kubelet` and `Start-Service kube-proxy`. Services already installed are not reinstalled (the script
+would fail on them); services already Running are left alone, so a second run sends no mutating command.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+
+from blocks.windows import WindowsHost
+
+from .node_state import CALICO_ROOT, read_calico_state, read_log_tail, wait_for_state
+from .results import StepRecorder, StepResult
+from .retry import retry_on_transient
+
+INSTALL_KUBE_SERVICES = f"{CALICO_ROOT}\\kubernetes\\install-kube-services.ps1"
+SERVICES = ("kubelet", "kube-proxy")
+
+
+@task(name="install_kube_services", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient)
+async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_timeout_s: float = 120.0
+                                ) -> StepResult:
+    """Install (if missing) and start the kubelet and kube-proxy services on `host`.
+
+    Args:
+        host: the Windows host, with Calico for Windows installed (`install_calico_windows`).
+        plan: report what would change and change nothing.
+        start_timeout_s: how long to wait for both services to report Running after Start-Service.
+
+    Returns:
+        StepResult "changed", "unchanged" (both already Running) or "planned".
+
+    Raises:
+        StepFailed: Calico is not installed (nothing changed), or the services did not reach Running (the result
+            carries the kubelet and kube-proxy log tails).
+
+    Example:
+        ```python
+        from blocks.windows import WindowsHost
+        from tasks.kube_services import install_kube_services
+
+        result = await install_kube_services(WindowsHost.load("BLOCK_NAME"))
+        ```
+    """
+    rec = StepRecorder("install_kube_services", target=host.address, plan=plan)
+    async with host.open_session() as ps:
+        state = await read_calico_state(ps)
+        for svc in SERVICES:
+            rec.fact(f"{svc}_before", state.status(svc))
+        if state.running(*SERVICES):
+            rec.check("kube-services", True, observed=state.describe_services(*SERVICES), expected="both Running")
+            return rec.result()
+        if state.status("CalicoNode") == "absent":
+            rec.check("calico-installed", False, observed="CalicoNode service absent",
+                      expected="Calico for Windows installed (it ships install-kube-services.ps1)",
+                      fix="Run install_calico_windows first.")
+            rec.raise_if_failed()
+
+        missing = [s for s in SERVICES if state.status(s) == "absent"]
+        if missing:
+            # The script installs both by default; `-service NAME` installs one (it fails on an existing one).
+            params = {} if len(missing) == len(SERVICES) else {"service": missing[0]}
+            rec.change(f"install service(s) {', '.join(missing)}: {INSTALL_KUBE_SERVICES}"
+                       + (f" -service {params['service']}" if params else ""))
+            if not plan:
+                await ps.run(INSTALL_KUBE_SERVICES, **params)
+        for svc in SERVICES:
+            if state.status(svc) != "Running":
+                rec.change(f"Start-Service {svc}")
+                if not plan:
+                    await ps.run("Start-Service", Name=svc)
+        if plan:
+            return rec.result()
+
+        reached, final = await wait_for_state(ps, lambda s: s.running(*SERVICES), timeout_s=start_timeout_s)
+        observed = final.describe_services(*SERVICES) if final else "unknown"
+        rec.check("kube-services", reached, observed=observed, expected="both Running",
+                  fix="See the kubelet/kube-proxy logs in this report (c:\\k\\*.log); fix and re-run.")
+        if not reached:
+            try:
+                for k, v in (await read_log_tail(ps, 30)).items():
+                    rec.fact(f"log_{k}", v)
+            except Exception:  # noqa: BLE001 - diagnostics must not hide the failure
+                pass
+        rec.raise_if_failed()
+    return rec.result()

@@ -1,0 +1,129 @@
+"""`wait_node_ready`: WATCH the Node until it is Ready (no polling), with a deadline and a diagnosis on timeout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes.aio import client as kclient
+from prefect import task
+
+from blocks.kubernetes import KubernetesCluster
+from blocks.windows import WindowsHost
+
+from .kwatch import watch_until
+from .node_state import read_log_tail
+from .results import StepRecorder, StepResult
+from .retry import retry_on_transient
+
+
+def node_ready(node: dict[str, Any] | None) -> bool:
+    """True when the Node's `Ready` condition is `True`."""
+    for cond in ((node or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def describe_conditions(node: dict[str, Any] | None) -> str:
+    """`Ready=False (KubeletNotReady: cni plugin not initialized); MemoryPressure=False` or "node not registered"."""
+    if not node:
+        return "node not registered"
+    parts = []
+    for c in (node.get("status") or {}).get("conditions") or []:
+        text = f"{c.get('type')}={c.get('status')}"
+        if c.get("type") == "Ready" and c.get("status") != "True" and (c.get("reason") or c.get("message")):
+            text += f" ({c.get('reason', '')}: {c.get('message', '')})"
+        parts.append(text)
+    return "; ".join(parts) or "no conditions reported"
+
+
+def node_facts(node: dict[str, Any]) -> dict[str, str]:
+    """Key facts of a Node for the report (what `kubectl get nodes -o wide` shows)."""
+    status = node.get("status") or {}
+    info = status.get("nodeInfo") or {}
+    internal = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), "")
+    return {
+        "kubelet_version": str(info.get("kubeletVersion") or ""),
+        "os_image": str(info.get("osImage") or ""),
+        "kernel_version": str(info.get("kernelVersion") or ""),
+        "container_runtime": str(info.get("containerRuntimeVersion") or ""),
+        "internal_ip": str(internal or ""),
+        "windows_build": str(((node.get("metadata") or {}).get("labels") or {}).get(
+            "node.kubernetes.io/windows-build", "")),
+    }
+
+
+async def recent_events(api: kclient.ApiClient, node_name: str, limit: int = 15) -> list[str]:
+    """The node's most recent events (`type reason: message`), newest last."""
+    core = kclient.CoreV1Api(api)
+    events = await core.list_event_for_all_namespaces(
+        field_selector=f"involvedObject.kind=Node,involvedObject.name={node_name}")
+    items = sorted(events.items or [], key=lambda e: str(e.last_timestamp or e.event_time or
+                                                            e.metadata.creation_timestamp or ""))
+    return [f"{e.type} {e.reason}: {e.message}" for e in items[-limit:]]
+
+
+@task(name="wait_node_ready", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient)
+async def wait_node_ready(cluster: KubernetesCluster, node_name: str, *, timeout_s: float = 600.0,
+                          host: WindowsHost | None = None, plan: bool = False) -> StepResult:
+    """Watch Node `node_name` (the lowercased hostname) until its Ready condition is True.
+
+    Args:
+        cluster: the cluster.
+        node_name: the node to wait for.
+        timeout_s: the deadline.
+        host: the Windows host; when given, a timeout report includes its kubelet and Calico log tails.
+        plan: only report whether the node is Ready now (no waiting).
+
+    Returns:
+        StepResult "unchanged" when the node was already Ready, "changed" when it became Ready during the wait,
+        "planned" (plan mode, not Ready yet). Facts: kubelet version, OS image, internal IP, runtime.
+
+    Raises:
+        StepFailed: not Ready by the deadline; the result carries the conditions, recent events and log tails.
+
+    Example:
+        ```python
+        from blocks import KubernetesCluster
+        from tasks.node import wait_node_ready
+
+        result = await wait_node_ready(KubernetesCluster.load("BLOCK_NAME"), "k8s-ww", timeout_s=600)
+        ```
+    """
+    rec = StepRecorder("wait_node_ready", target=node_name, plan=plan)
+    rec.fact("node_name", node_name)
+    async with cluster.get_client() as api:
+        core = kclient.CoreV1Api(api)
+        listing = await core.list_node(field_selector=f"metadata.name={node_name}")
+        last = api.sanitize_for_serialization(listing.items[0]) if listing.items else None
+        ready = last if node_ready(last) else None
+        if ready is None and not plan:
+            ready, last = await watch_until(api, core.list_node, node_ready, name=node_name, timeout_s=timeout_s)
+            if ready is not None:
+                rec.change(f"Node {node_name} became Ready after {rec.elapsed:.1f}s")
+        if ready is not None:
+            for k, v in node_facts(ready).items():
+                rec.fact(k, v)
+            rec.check("node-ready", True, observed=describe_conditions(ready), expected="Ready=True")
+            return rec.result()
+        if plan:
+            rec.change(f"wait up to {timeout_s:g}s for Node {node_name} to become Ready")
+            rec.fact("conditions", describe_conditions(last))
+            return rec.result()
+
+        rec.check("node-ready", False, observed=describe_conditions(last), expected=f"Ready=True within {timeout_s:g}s",
+                  fix="See the events and the kubelet/Calico log tails in this report.")
+        try:
+            events = await recent_events(api, node_name)
+        except Exception as exc:  # noqa: BLE001 - diagnostics must not hide the timeout
+            events = [f"(events unavailable: {type(exc).__name__})"]
+        rec.fact("events", "\n".join(events) or "(none)")
+    if host is not None:
+        try:
+            async with host.open_session() as ps:
+                for k, v in (await read_log_tail(ps, 30)).items():
+                    rec.fact(f"log_{k}", v)
+        except Exception as exc:  # noqa: BLE001
+            rec.fact("logs", f"(host logs unavailable: {type(exc).__name__})")
+    rec.raise_if_failed()
+    raise AssertionError("unreachable: the node-ready check failed")
