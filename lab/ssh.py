@@ -97,6 +97,8 @@ class _RootSFTP(asyncssh.SFTPServer):
         self._user = chan.get_extra_info("username") or ""
 
     def map_path(self, path: bytes) -> bytes:
+        if path == b"~" or path.startswith(b"~/"):  # legacy `scp -f ~/x` arrives unexpanded (no shell runs it)
+            path = self._lab.fs.home.encode() + path[1:]
         if not path.startswith(b"/"):
             path = self._lab.fs.home.encode() + b"/" + path
         return super().map_path(path)
@@ -111,6 +113,10 @@ class _RootSFTP(asyncssh.SFTPServer):
             raise
         self._lab._record(f"sftp {mode} {shown}", 0, self._user, kind="sftp")
         return handle
+
+    def exit(self) -> None:
+        # sshd reports the sftp-server's exit status; OpenSSH's scp (SFTP mode) fails without one.
+        self.channel.exit(0)
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
         raise asyncssh.SFTPPermissionDenied("links are not allowed on this host")
