@@ -596,7 +596,7 @@ class IPAMUsage:
     """Which pod IPs are in use: from Calico's IPAM blocks when the datastore has any, else from the pods."""
 
     def __init__(self, ds: CalicoDatastore, kube: Any) -> None:
-        self.blocks = ds.raw_list("ipamblocks")
+        self.blocks = [b for b in ds.raw_list("ipamblocks") if not (b.get("spec") or {}).get("deleted")]
         self.kube = kube
 
     def _pod_ips(self) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, dict]]:
