@@ -27,15 +27,23 @@ async def test_https_auth_schemes_run_a_command(https_host, auth):
     assert https_host.server.records.encrypted_messages == 0  # TLS carries the messages as they are
 
 
-async def test_ntlm_over_http_encrypts_every_message(start_host):
+@pytest.mark.parametrize("auth", ["ntlm", "negotiate"])
+async def test_ntlm_over_http_encrypts_every_message(start_host, auth):
     host = await start_host(https=False)
 
-    out, _, had_errors = await asyncio.to_thread(_run, host, auth="ntlm")
+    out, _, had_errors = await asyncio.to_thread(_run, host, auth=auth)
 
     assert (out, had_errors) == ("ran: hostname", False)
     records = host.server.records
     # Create, Receive (open), Command, Receive, Signal, Delete — every one arrived encrypted
     assert records.encrypted_messages == sum(records.actions.values()) >= 5
+
+
+async def test_https_with_encryption_always_is_encrypted_inside_tls(https_host):
+    out, _, _ = await asyncio.to_thread(_run, https_host, auth="ntlm", encryption="always")
+
+    assert out == "ran: hostname"
+    assert https_host.server.records.encrypted_messages == sum(https_host.server.records.actions.values())
 
 
 async def test_basic_over_http_needs_encryption_never(start_host):

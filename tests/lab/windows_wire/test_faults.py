@@ -132,3 +132,20 @@ async def test_slow_requests_still_complete(https_host):
     assert out == "ran: hostname"
     # each of the ~6 WSMan requests (plus NTLM legs) waited; a lower bound cannot flake
     assert time.perf_counter() - started >= 6 * 0.020
+
+
+async def test_envelope_over_max_envelope_size_is_refused(https_host):
+    """A client configured beyond the host's MaxEnvelopeSizekb (500) gets WinRM's quota fault."""
+    from pypsrp.exceptions import WSManFaultError
+
+    from lab.windows.wsman_soap import ERROR_MAX_ENVELOPE_SIZE
+
+    def run() -> None:
+        with https_host.wsman(max_envelope_size=4 * 1024 * 1024) as wsman, RunspacePool(wsman) as pool:
+            PowerShell(pool).add_cmdlet("Get-Params").add_parameter("Blob", "z" * 1_000_000).invoke()
+
+    with pytest.raises(WSManFaultError) as info:
+        await asyncio.to_thread(run)
+    assert info.value.code == ERROR_MAX_ENVELOPE_SIZE
+    assert "exceeds the maximum envelope size that is allowed (512000)" in info.value.reason
+    assert https_host.host.calls == []
