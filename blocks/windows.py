@@ -16,6 +16,7 @@ Decisions documented here:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 import uuid
@@ -40,6 +41,28 @@ from pypsrp.exceptions import (
 from pypsrp.powershell import PowerShell, RunspacePool
 
 PS_SCRIPT_DIR = Path(__file__).resolve().parent.parent / "tasks" / "ps"
+
+
+class _RedactPayloads(logging.Filter):
+    """pypsrp logs every WSMan message and PSRP payload at DEBUG, i.e. parameter values, copied file contents
+    (kubeconfigs) and fetched data. Keep those records, but without the payload."""
+
+    PREFIXES = ("Sending message", "Received message", "Packing PSRP message", "Unpacking PSRP message")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        for prefix in self.PREFIXES:
+            if msg.startswith(prefix):
+                record.msg = f"{prefix}: <{len(msg)} characters redacted by blocks.windows>"
+                record.args = ()
+                break
+        return True
+
+
+for _name in ("pypsrp.wsman", "pypsrp.messages"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _RedactPayloads) for f in _logger.filters):
+        _logger.addFilter(_RedactPayloads())
 
 T = TypeVar("T")
 

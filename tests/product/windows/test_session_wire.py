@@ -121,3 +121,19 @@ async def test_wrong_password_is_an_auth_error_without_the_password(wire, caplog
             pass
     assert "not-the-password" not in str(info.value)
     assert "not-the-password" not in caplog.text and PASSWORD not in caplog.text
+
+
+async def test_debug_logs_never_carry_parameter_values_or_file_contents(wire, caplog):
+    import base64
+
+    caplog.set_level(logging.DEBUG)
+    secret = "token-5f1e9c0d-never-in-logs"
+    async with wire.block.open_session() as ps:
+        await ps.run("Set-Secret", Value=secret)
+        await ps.copy_bytes(f"users:\n- token: {secret}\n".encode(), "c:\\k\\config")
+        await ps.fetch_bytes("c:\\k\\config")
+    # Client side only: the in-process lab server (psrpcore) logs what it receives, as a real host's logs would.
+    client_side = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("psrpcore", "lab")))
+    assert "redacted by blocks.windows" in client_side  # pypsrp did log its payloads, without them
+    for needle in (secret, base64.b64encode(secret.encode()).decode()[:20], PASSWORD):
+        assert needle not in client_side
