@@ -20,7 +20,7 @@ import hashlib
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from blocks.kubernetes import KubernetesCluster
 from blocks.settings import JoinSettings
@@ -242,6 +242,7 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
         ```
     """
     settings = settings or JoinSettings()
+    logger = get_run_logger()
     rec = StepRecorder("install_calico_windows", target=host.address, plan=plan)
     async with cluster.get_client() as api:
         discovered = await discover_cluster(api)
@@ -268,6 +269,8 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
             drift = calico_drift(state, cf)
             cred_checks = await credential_checks(ps, cluster, settings, node_name, server)
             if not drift and all(c.ok for c in cred_checks):
+                logger.info("Calico %s already runs on %s as intended (vxlan); nothing to do",
+                            state.installed_version or cf.calico_version, node_name)
                 rec.check("calico", True, observed=f"Calico {state.installed_version or cf.calico_version} "
                           f"running, backend {state.config.get('CALICO_NETWORKING_BACKEND')}", expected="as intended")
                 rec.checks.extend(cred_checks)
@@ -276,6 +279,8 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
             rec.checks.extend(c for c in cred_checks if c.ok)  # failed ones are what this step fixes
             cred_ok = {c.name: c.ok for c in cred_checks}
             if drift:
+                logger.info("%s Calico %s (vxlan) on %s: %s", "Would install" if plan else "Installing",
+                            cf.calico_version, node_name, "; ".join(drift))
                 await _install(ps, api, cluster, settings, cf, state, drift, server, rec,
                                admin_in_place=cred_ok.get("node-kubeconfig", False))
             if settings.least_privilege:
@@ -333,8 +338,10 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
     dropped = False
     try:
         await ps.run(INSTALLER_PATH, **params)
-    except WinRMTransientError:
+    except WinRMTransientError as exc:
         dropped = True  # CalicoNode's HNS network creation cuts WinRM; the installer keeps running on the host
+        get_run_logger().warning("WinRM connection lost while the installer ran (%s); reconnecting and waiting "
+                                 "for Calico to finish initialising", exc)
         await _reconnect_until(ps, settings.calico_start_timeout_s)
     except RemoteCommandError as exc:
         logs = await _log_tail(ps)

@@ -7,7 +7,7 @@ would fail on them); services already Running are left alone, so a second run se
 
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from blocks.windows import WindowsHost
 
@@ -50,6 +50,7 @@ async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_
         for svc in SERVICES:
             rec.fact(f"{svc}_before", state.status(svc))
         if state.running(*SERVICES):
+            get_run_logger().info("kubelet and kube-proxy already Running on %s", host.address)
             rec.check("kube-services", True, observed=state.describe_services(*SERVICES), expected="both Running")
             return rec.result()
         if state.status("CalicoNode") == "absent":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes.aio import client as kclient
-from prefect import task
+from prefect import get_run_logger, task
 
 from blocks.kubernetes import KubernetesCluster
 from blocks.windows import WindowsHost
@@ -101,6 +101,7 @@ async def wait_node_ready(cluster: KubernetesCluster, node_name: str, *, timeout
             ready, last = await watch_until(api, core.list_node, node_ready, name=node_name, timeout_s=timeout_s)
             if ready is not None:
                 rec.change(f"Node {node_name} became Ready after {rec.elapsed:.1f}s")
+                get_run_logger().info("Node %s is Ready (after %.1fs)", node_name, rec.elapsed)
         if ready is not None:
             for k, v in node_facts(ready).items():
                 rec.fact(k, v)

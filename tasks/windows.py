@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from prefect import task
+from prefect import get_run_logger, task
 
 from blocks.windows import WindowsHost
 
@@ -223,6 +223,7 @@ async def windows_prereqs(host: WindowsHost, api_server_host: str, api_server_po
         result = await windows_prereqs(WindowsHost.load("BLOCK_NAME"), "10.0.0.1", 6443)
         ```
     """
+    logger = get_run_logger()
     rec = StepRecorder("windows_prereqs", target=host.address, plan=plan)
     async with host.open_session() as ps:
         facts = await gather_node_facts(ps, api_server_host, api_server_port)
@@ -230,6 +231,8 @@ async def windows_prereqs(host: WindowsHost, api_server_host: str, api_server_po
             rec.fact(key, value)
         rec.checks.extend(evaluate_prereqs(facts, api_server_host=api_server_host,
                                            api_server_port=api_server_port, min_free_gb=min_free_gb))
+        for c in rec.checks:
+            (logger.info if c.ok else logger.error)("%s", c.describe())
         rec.raise_if_failed()  # before anything changes on the host
 
         if facts.get("KubeDirExists") is True:
