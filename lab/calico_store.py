@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .kube.resources import CALICO_CRDS, CALICO_GROUP, ResourceType
 
 V3 = "projectcalico.org/v3"
+V3_GROUP = "projectcalico.org"  # Calico's own API group, served as native CRDs by newer installs
 Obj = dict[str, Any]
 
 # --- errors (libcalico-go/lib/errors, as calicoctl prints them) ----------------------------------------------
@@ -138,6 +139,7 @@ class Kind:
     spec_order: tuple[str, ...] = ()  # Go struct order, for JSON output
     defaults: Callable[[Obj, Obj | None], None] | None = None
     readonly: bool = False
+    v3_plural: str = ""  # plural in the projectcalico.org group, when it differs from the CRD one
 
     @property
     def list_kind(self) -> str:
@@ -181,7 +183,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("FelixConfiguration", "FelixConfiguration", "felixconfigurations",
          ("felixconfiguration", "felixconfigurations", "felixconfig", "felixconfigs")),
     Kind("IPAMConfiguration", "IPAMConfig", "ipamconfigs",
-         ("ipamconfiguration", "ipamconfigurations", "ipamconfig", "ipamconfigs"),
+         ("ipamconfiguration", "ipamconfigurations", "ipamconfig", "ipamconfigs"), v3_plural="ipamconfigurations",
          headings=("NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS"),
          wide=("NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS", "MAXBLOCKSPERHOST"),
          cells={"STRICTAFFINITY": lambda o: _bool(o, "strictAffinity"),
@@ -281,11 +283,14 @@ class CalicoDatastore:
 
     # --- lookups
     def _rt(self, kind: Kind | str) -> ResourceType | None:
+        """The backend type: `crd.projectcalico.org`, or `projectcalico.org` when only Calico's v3 CRDs are
+        served (calicoctl's rule: v3 only if the crd group is absent)."""
         plural = kind.plural if isinstance(kind, Kind) else kind
+        v3_plural = (kind.v3_plural or kind.plural) if isinstance(kind, Kind) else kind
         registry = getattr(self.backend, "registry", None)
-        if registry is not None:
-            return registry.get(CALICO_GROUP, plural)
-        return next((rt for rt in CALICO_CRDS if rt.plural == plural), None)
+        if registry is None:
+            return next((rt for rt in CALICO_CRDS if rt.plural == plural), None)
+        return registry.get(CALICO_GROUP, plural) or registry.get(V3_GROUP, v3_plural)
 
     def _require_rt(self, kind: Kind, name: str | None = None) -> ResourceType:
         rt = self._rt(kind)
@@ -296,7 +301,9 @@ class CalicoDatastore:
 
     def _not_found(self, kind: Kind, name: str, namespace: str | None) -> DoesNotExist:
         if self.flavour == "kdd":
-            cause = f'{kind.plural}.{CALICO_GROUP} "{name}" not found'
+            rt = self._rt(kind)
+            qualified = rt.qualified if rt is not None else f"{kind.plural}.{CALICO_GROUP}"
+            cause = f'{qualified} "{name}" not found'
         else:
             cause = "<nil>"
         return DoesNotExist(f"resource does not exist: {kind.identifier(name, namespace)} with error: {cause}")
@@ -418,12 +425,14 @@ class CalicoDatastore:
         return merged
 
     def _to_backend(self, kind: Kind, v3: Obj, stored: Obj | None) -> Obj:
-        """The datastore form: a `crd.projectcalico.org/v1` object, keeping the stored metadata on updates."""
+        """The datastore form (a `crd.projectcalico.org/v1` object, or the v3 one), keeping the stored metadata on
+        updates."""
+        rt = self._require_rt(kind)
         meta = copy.deepcopy(stored["metadata"]) if stored else {}
         for key in ("name", "namespace", "labels", "annotations"):
             if key in v3["metadata"]:
                 meta[key] = copy.deepcopy(v3["metadata"][key])
         if not kind.namespaced:
             meta.pop("namespace", None)
-        return {"apiVersion": f"{CALICO_GROUP}/v1", "kind": kind.backend_kind, "metadata": meta,
+        return {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": meta,
                 "spec": copy.deepcopy(v3.get("spec") or {})}

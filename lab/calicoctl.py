@@ -18,11 +18,10 @@ from typing import Any
 
 import yaml
 
-from .calico_store import (V3, CalicoDatastore, CalicoError, DoesNotExist, Kind, ValidationError, check_document,
-                           kind_for_alias, kind_for_document, ordered)
+from .calico_store import (V3, CalicoDatastore, CalicoError, DoesNotExist, Kind, check_document, kind_for_alias,
+                           kind_for_document, ordered)
 from .goprint import go_json, go_yaml, pretty_table, tabwriter
 from .kube.errors import ApiError
-from .kube.resources import CALICO_GROUP
 from .shell import Invocation, Result
 
 CLIENT_VERSION = "v3.22.1"
@@ -658,5 +657,3 @@ def merge_patch(target: Any, patch: Any) -> Any:
             out[key] = merge_patch(out.get(key), value)
     return out
 
-
-__all__ = ["Calicoctl", "CLIENT_VERSION", "merge_patch", "parse_options", "ValidationError", "CALICO_GROUP"]

@@ -23,7 +23,7 @@ import asyncssh
 
 from .calicoctl import Calicoctl
 from .kubeadm import Kubeadm
-from .shell import Result, RootFS, SessionState, Shell
+from .shell import BytesStdin, Result, RootFS, SessionState, Shell
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,6 @@ class ControlPlaneSSH:
 
     async def run(self, command: str, stdin: bytes = b"", *, user: str = USERNAME) -> Result:
         """Run a command line as an exec request would (for in-process callers); it is recorded the same way."""
-        from .shell import BytesStdin
-
         session = SessionState()
         self.sync_files()
         result = await self.new_shell().run(command, BytesStdin(stdin), session)
@@ -252,11 +250,10 @@ class ControlPlaneSSH:
                 self._tasks.discard(task)
         process.exit(code)
 
-    async def _exec(self, process: asyncssh.SSHServerProcess, command: str, user: str,
-                    *, kind: str = "exec") -> int:
+    async def _exec(self, process: asyncssh.SSHServerProcess, command: str, user: str) -> int:
         session = SessionState()
         result = await self.new_shell().run(command, _ProcessStdin(process), session)
-        self._record(command, result.exit_code, user, changed=session.changed, kind=kind)
+        self._record(command, result.exit_code, user, changed=session.changed)
         process.stdout.write(result.stdout)
         process.stderr.write(result.stderr)
         await process.stdout.drain()
@@ -264,8 +261,6 @@ class ControlPlaneSSH:
 
     async def _shell_session(self, process: asyncssh.SSHServerProcess, user: str) -> int:
         """`ssh host` without a command: read command lines (a script on stdin, or a terminal) until EOF."""
-        from .shell import BytesStdin
-
         shell = self.new_shell()
         interactive = process.get_terminal_type() is not None
         prompt = f"{user}@{HOSTNAME}:~# ".encode()

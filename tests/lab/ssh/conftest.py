@@ -13,7 +13,7 @@ import pytest
 
 from lab.kube.resources import BUILTIN, CALICO_CRDS, CALICO_GROUP, Registry
 from lab.kube.store import Store
-from lab.shell import BytesStdin, Result, SessionState
+from lab.shell import Result
 from lab.ssh import ControlPlaneSSH
 from lab.tls import LabCA
 
@@ -99,5 +99,3 @@ async def sh(cp: ControlPlaneSSH, command: str, stdin: bytes = b"") -> Result:
 def text(r: Result) -> str:
     return r.stdout.decode()
 
-
-__all__ = ["BytesStdin", "SessionState", "FakeKube", "POOL", "sh", "text", "calico_seed"]

@@ -246,3 +246,32 @@ async def test_etcd_datastore_is_reached_only_through_calicoctl(etcd_cp, etcd_ku
     assert crd(etcd_kube, "ipamconfigs", "default")["spec"]["strictAffinity"] is True
     missing = await sh(etcd_cp, "calicoctl get ippool nope")
     assert missing.stderr == b"resource does not exist: IPPool(nope) with error: <nil>\n"
+
+
+async def test_native_v3_crds_are_used_when_the_crd_group_is_absent(tmp_path):
+    from lab.kube.resources import BUILTIN, Registry, ResourceType
+    from lab.kube.store import Store
+    from lab.ssh import ControlPlaneSSH
+
+    from .conftest import FakeKube
+
+    kube = FakeKube(tmp_path)
+    v3 = [ResourceType("projectcalico.org", "v3", "ippools", "IPPool", False),
+          ResourceType("projectcalico.org", "v3", "ipamconfigurations", "IPAMConfiguration", False)]
+    kube.registry = Registry(BUILTIN + tuple(v3))
+    kube.store = Store(kube.registry)
+    kube.store.create(v3[0], {"metadata": {"name": POOL}, "spec": {"cidr": "192.168.0.0/16", "ipipMode": "Always",
+                                                                   "vxlanMode": "Never", "natOutgoing": True}})
+    cp = await ControlPlaneSSH.start(kube, state_dir=tmp_path)
+    try:
+        assert (await sh(cp, FLIP_IPIP)).exit_code == 0
+        assert (await sh(cp, "calicoctl ipam configure --strictaffinity=true")).exit_code == 0
+        missing = await sh(cp, "calicoctl get ippool nope")
+    finally:
+        await cp.stop()
+    assert kube.store.get(v3[0], None, POOL)["spec"]["ipipMode"] == "Never"
+    ipam = kube.store.get(v3[1], None, "default")
+    assert (ipam["apiVersion"], ipam["kind"], ipam["spec"]["strictAffinity"]) == (
+        "projectcalico.org/v3", "IPAMConfiguration", True)
+    assert missing.stderr == b'resource does not exist: IPPool(nope) with error: ippools.projectcalico.org "nope" ' \
+                             b'not found\n'
