@@ -105,3 +105,29 @@ async def wire(wire_ca):
         yield Wire(server, host, faults, block)
     finally:
         await server.stop()
+
+
+# --------------------------------------------------------------------------------------------------- the lab
+def lab_blocks(lab: Any, name: str = "k8s-ww", **host_overrides: Any):
+    """(WindowsHost, KubernetesCluster) for one lab host, built only from `Lab.describe()` (what lab.json says)."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from blocks.kubernetes import KubernetesCluster
+
+    desc = lab.describe()
+    h = next(w for w in desc["windows_hosts"] if w["name"] == name)
+    url = urlsplit(h["winrm_url"])
+    host = WindowsHost(address=url.hostname, port=url.port, use_https=url.scheme == "https",
+                       ca_bundle=Path(h["ca_file"]).read_text() if url.scheme == "https" else None,
+                       auth=h.get("auth", "ntlm"), username=h["username"], password=h["password"],
+                       connection_timeout=5, operation_timeout=5, read_timeout=15, **host_overrides)
+    return host, KubernetesCluster.from_file(desc["kubeconfig"])
+
+
+def api_endpoint(cluster: Any) -> tuple[str, int]:
+    """The API server (host, port) as the Windows host reaches it."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(cluster.server_url())
+    return u.hostname, u.port or 443

@@ -1,0 +1,168 @@
+"""The join tasks end to end against the real lab (`lab.world.Lab(windows=1)`): pypsrp and the kubernetes client
+talk to the emulated Windows host and API server over real sockets; the host and the API count what changed."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+pytest.importorskip("lab.kube.cluster")
+pytest.importorskip("lab.windows.node")
+
+from prefect.logging import disable_run_logger  # noqa: E402
+
+from blocks.settings import JoinSettings  # noqa: E402
+from lab.world import Lab  # noqa: E402
+from tasks.calico import calico_reconfigure  # noqa: E402
+from tasks.calico_install import install_calico_windows  # noqa: E402
+from tasks.credentials import kubeconfig_identity  # noqa: E402
+from tasks.kube_services import install_kube_services  # noqa: E402
+from tasks.node import wait_node_ready  # noqa: E402
+from tasks.node_state import read_calico_state  # noqa: E402
+from tasks.results import StepFailed  # noqa: E402
+from tasks.windows import windows_prereqs  # noqa: E402
+
+from .conftest import api_endpoint, lab_blocks  # noqa: E402
+
+NODE = "k8s-ww"
+
+
+async def join(host, cluster, settings, *, plan: bool = False) -> dict[str, object]:
+    """The four Windows join steps (after calico_reconfigure), as the flow runs them."""
+    api_host, api_port = api_endpoint(cluster)
+    with disable_run_logger():
+        pre = await windows_prereqs.fn(host, api_host, api_port, plan=plan)
+        inst = await install_calico_windows.fn(host, cluster, settings, pre, plan=plan)
+        svc = await install_kube_services.fn(host, plan=plan)
+        ready = await wait_node_ready.fn(cluster, NODE, timeout_s=settings.node_ready_timeout_s, host=host,
+                                         plan=plan)
+    return {"windows_prereqs": pre, "install_calico_windows": inst, "install_kube_services": svc,
+            "wait_node_ready": ready}
+
+
+async def reconfigure(cluster) -> None:
+    with disable_run_logger():
+        await calico_reconfigure.fn(cluster)
+
+
+async def calico_state(host):
+    async with host.open_session() as ps:
+        return await read_calico_state(ps)
+
+
+SETTINGS = JoinSettings(calico_start_timeout_s=120, node_ready_timeout_s=120)
+
+
+async def test_prereqs_pass_on_a_default_host():
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        with disable_run_logger():
+            result = await windows_prereqs.fn(host, *api_endpoint(cluster))
+        assert all(c.ok for c in result.checks), [c.describe() for c in result.checks]
+        assert result.facts["node_name"] == NODE
+        assert result.facts["os_build"] == node.os_build
+
+
+async def test_missing_hotfix_stops_at_prereqs_with_nothing_changed():
+    async with Lab(windows=1, faults={NODE: {"missing_hotfix": True}}) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        with disable_run_logger(), pytest.raises(StepFailed) as info:
+            await windows_prereqs.fn(host, *api_endpoint(cluster))
+        failed = {c.name: c for c in info.value.result.failed_checks}
+        assert "overlay-hotfix" in failed and "KB4489899" in failed["overlay-hotfix"].fix
+        assert info.value.result.status == "failed"
+        assert node.records.mutations() == []
+        assert node.records.commands  # the facts were read: the check really talked to the host
+
+
+async def test_plan_mode_changes_nothing_on_a_fresh_host():
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        results = await join(host, cluster, SETTINGS, plan=True)
+        assert results["install_calico_windows"].status == "planned"
+        assert any("install-calico-windows.ps1" in c for c in results["install_calico_windows"].changes)
+        assert node.records.mutations() == []
+
+
+async def test_join_ends_ready_with_vxlan_and_a_second_run_changes_nothing(caplog):
+    caplog.set_level(logging.DEBUG)
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        await reconfigure(cluster)
+        first = await join(host, cluster, SETTINGS)
+        assert first["install_calico_windows"].status == "changed"
+        assert first["install_calico_windows"].facts["backend"] == "vxlan"
+        state = await calico_state(host)
+        assert state.calico_running and state.config["CALICO_NETWORKING_BACKEND"] == "vxlan"
+        assert state.status("CalicoConfd") == "absent"
+        assert state.running("kubelet", "kube-proxy")
+        assert first["wait_node_ready"].facts["os_image"]
+
+        host_mutations = len(node.records.mutations())
+        api_mutations = lab.kube.requests.count(mutating=True)
+        second = await join(host, cluster, SETTINGS)
+        assert {k: r.status for k, r in second.items()} == {k: "unchanged" for k in second}
+        assert len(node.records.mutations()) == host_mutations
+        assert lab.kube.requests.count(mutating=True) == api_mutations
+
+        # No secret of the run in the client-side logs.
+        text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("psrpcore", "lab")))
+        for secret in (host.password.get_secret_value(), lab.kube.admin_token):
+            assert secret not in text
+
+
+async def test_calico_322_installer_ends_with_vxlan_not_bgp():
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        await reconfigure(cluster)
+        settings = SETTINGS.model_copy(update={"calico_version": "3.22.5"})
+        api_host, api_port = api_endpoint(cluster)
+        with disable_run_logger():
+            pre = await windows_prereqs.fn(host, api_host, api_port)
+            result = await install_calico_windows.fn(host, cluster, settings, pre)
+        state = await calico_state(host)
+        assert state.installed_version == "3.22.5"
+        assert state.config["CALICO_NETWORKING_BACKEND"] == "vxlan"
+        assert state.status("CalicoConfd") == "absent"
+        assert result.facts["installer_url"].endswith("/v3.22.5/install-calico-windows.ps1")
+
+
+async def test_winrm_drop_during_hns_creation_is_survived():
+    async with Lab(windows=1, faults={NODE: {"drop_during": "hns-create"}}) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        await reconfigure(cluster)
+        api_host, api_port = api_endpoint(cluster)
+        with disable_run_logger():
+            pre = await windows_prereqs.fn(host, api_host, api_port)
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+        assert node.faults.drops_done == ["hns-create"]
+        assert result.status == "changed"
+        assert (await calico_state(host)).calico_running
+
+
+async def test_least_privilege_leaves_no_admin_credential_on_the_host():
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        await reconfigure(cluster)
+        settings = SETTINGS.model_copy(update={"least_privilege": True})
+        results = await join(host, cluster, settings)
+        assert results["wait_node_ready"].status in ("changed", "unchanged")
+        config = node.host.fs.read_bytes("c:\\k\\config").decode()
+        ident = kubeconfig_identity(config)
+        assert (ident.kind, ident.common_name) == ("certificate", f"system:node:{NODE}")
+        assert lab.kube.authenticate_kubeconfig(config) == f"system:node:{NODE}"
+        assert lab.kube.admin_token not in config
+        proxy = node.host.fs.read_bytes("c:\\k\\kube-proxy.conf").decode()
+        assert lab.kube.authenticate_kubeconfig(proxy) == "system:kube-proxy"
+        # Idempotent in this mode too.
+        mutations = len(node.records.mutations())
+        again = await join(host, cluster, settings)
+        assert {r.status for r in again.values()} == {"unchanged"}
+        assert len(node.records.mutations()) == mutations
