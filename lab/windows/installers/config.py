@@ -93,9 +93,13 @@ _IFNOTSET_RE = re.compile(r'^\s*Set-EnvVarIfNotSet\s+-var\s+"?(\w+)"?\s+-default
 
 def evaluate(text: str, *, root: str = "C:\\CalicoWindows", hostname: str = "localhost",
              containerd_running: bool = False,
-             containerd_dir: str = "C:\\Program Files\\containerd") -> dict[str, str]:
-    """The `$env:` values after dot-sourcing config.ps1 text (first assignment wins for Set-EnvVarIfNotSet)."""
-    env: dict[str, str] = {}
+             containerd_dir: str = "C:\\Program Files\\containerd",
+             preset: dict[str, str] | None = None) -> dict[str, str]:
+    """The `$env:` values the file sets after dot-sourcing it. `preset` are environment variables already set
+    (machine/process env): `Set-EnvVarIfNotSet` keeps them, `$env:X = ...` overwrites them. Only variables the file
+    names are returned."""
+    env: dict[str, str] = {k.upper(): str(v) for k, v in (preset or {}).items()}
+    named: list[str] = []
     cond_stack: list[bool] = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
@@ -120,12 +124,15 @@ def evaluate(text: str, *, root: str = "C:\\CalicoWindows", hostname: str = "loc
             continue
         m = _ASSIGN_RE.match(stripped)
         if m:
+            named.append(m.group(1).upper())
             env[m.group(1).upper()] = _value(m.group(2), env, root, hostname, containerd_dir)
             continue
         m = _IFNOTSET_RE.match(stripped)
-        if m and m.group(1).upper() not in env:
-            env[m.group(1).upper()] = _value(m.group(2), env, root, hostname, containerd_dir)
-    return env
+        if m:
+            named.append(m.group(1).upper())
+            if m.group(1).upper() not in env:
+                env[m.group(1).upper()] = _value(m.group(2), env, root, hostname, containerd_dir)
+    return {k: env[k] for k in dict.fromkeys(named) if k in env}
 
 
 def _value(expr: str, env: dict[str, str], root: str, hostname: str, containerd_dir: str) -> str:
