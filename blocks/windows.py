@@ -314,6 +314,9 @@ class PowerShellSession:
         self._pool: RunspacePool | None = None
         self._ca_path: str | None = None
         self._tmpdir: tempfile.TemporaryDirectory | None = None
+        #: What the last command printed to the host (Write-Host / information) and its warnings, as text lines.
+        #: Installers report through these; a caller may quote them in a failure report.
+        self.last_host_output: list[str] = []
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else "closed"
@@ -418,7 +421,9 @@ class PowerShellSession:
             ps.add_cmdlet(command)
         for name, value in parameters.items():
             ps.add_parameter(name, _ps_value(value))
+        self.last_host_output = []
         ps.invoke()
+        self.last_host_output = _host_lines(ps.streams)
         output = [to_plain(o) for o in ps.output]
         errors = [error_record_from_pypsrp(r) for r in ps.streams.error]
         failed = ps.had_errors
@@ -455,6 +460,18 @@ class PowerShellSession:
                     return f.read()
 
         return await self._call(f"fetch {remote_path}", do)
+
+
+def _host_lines(streams: Any) -> list[str]:
+    """Information records (Write-Host) and warnings as text lines, in arrival order per stream."""
+    lines: list[str] = []
+    for rec in streams.information:
+        data = to_plain(getattr(rec, "message_data", None))
+        if isinstance(data, dict):
+            data = data.get("Message", "")
+        lines.extend(str(data or "").splitlines() or [""])
+    lines.extend(f"WARNING: {w}" for w in (str(getattr(r, "message", r)) for r in streams.warning))
+    return lines
 
 
 def _ps_value(value: Any) -> Any:

@@ -352,6 +352,18 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
             rec.fact(f"log_{k}", v)
         rec.raise_if_failed()
     rec.fact("winrm_drop_survived", "yes" if dropped else "no drop")
+    if not dropped:
+        # The installer returned: if it installed nothing (it exits early, e.g. on "VNI < 4096"), say so now
+        # rather than after the start deadline. PSRP has no exit code; its host output tells what happened.
+        printed = list(ps.last_host_output)
+        after = await read_calico_state(ps)
+        if after.status("CalicoNode") == "absent":
+            rec.check("calico-installer", False, observed="the installer ended without installing CalicoNode; "
+                      "last output: " + " | ".join(line for line in printed[-12:] if line.strip())[:2000],
+                      expected="CalicoNode and CalicoFelix services installed",
+                      fix="See the installer output; fix the cause (e.g. calico_reconfigure for VNI/IPIP) and "
+                          "re-run.")
+            rec.raise_if_failed()
 
     reached, final = await wait_for_state(ps, lambda s: s.initialised and s.calico_running,
                                           timeout_s=settings.calico_start_timeout_s)

@@ -69,6 +69,11 @@ class ScriptedHost:
                 streams.output("partial")
                 streams.error(ErrorRecord(message=str(cmd.parameters.get("Message")), category="WriteError",
                                           fqid="Microsoft.PowerShell.Commands.WriteErrorException"))
+            elif name == "Write-Host":
+                streams.information("Calico for Windows installer v3.22.5")
+                streams.information("Backend networking is vxlan")
+                streams.warning("careful")
+                streams.output("done")
             elif name == "Throw":
                 raise PipelineFailed(ErrorRecord(message="The installer failed: VNI must be 4096 or greater",
                                                  category="InvalidArgument", fqid="Lab.InstallFailed"))

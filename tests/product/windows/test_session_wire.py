@@ -43,6 +43,15 @@ async def test_run_script_sends_the_shipped_text_with_parameters(wire, tmp_path,
     assert out[0]["Parameters"] == {"Name": "k8s-ww"}
 
 
+async def test_host_output_of_the_last_command_is_kept(wire):
+    async with wire.block.open_session() as ps:
+        assert await ps.run("Write-Host") == ["done"]
+        assert ps.last_host_output == ["Calico for Windows installer v3.22.5", "Backend networking is vxlan",
+                                       "WARNING: careful"]
+        await ps.run("Get-Facts")
+        assert ps.last_host_output == []
+
+
 async def test_error_stream_raises_even_when_the_pipeline_completed(wire):
     async with wire.block.open_session() as ps:
         with pytest.raises(RemoteCommandError) as info:
