@@ -1,0 +1,213 @@
+"""`join_windows_node`: one run takes a cluster and a Windows Server host and ends with a Ready Windows node.
+
+The flow is a composition only: it loads blocks, takes the node's lock, runs the steps in order, and reports.
+Parameters are block NAMES and switches, never credentials, so nothing secret is stored with a flow run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
+from tasks.calico import calico_reconfigure
+from tasks.calico_install import install_calico_windows
+from tasks.kube_services import install_kube_services
+from tasks.node import wait_node_ready
+from tasks.results import StepFailed, StepResult
+from tasks.windows import windows_prereqs
+
+from .locks import node_lock
+from .report import emit, publish_report
+
+_BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                       r"[A-Za-z0-9])?)*$")
+
+
+def _block_name(field: str, value: str | None) -> str | None:
+    if value is not None and not _BLOCK_NAME.match(value):
+        raise ValueError(f"{field} {value!r} is not a Prefect block name: use lowercase letters, digits and dashes "
+                         f"(e.g. 'winnode04'), the name the block was saved under")
+    return value
+
+
+class JoinRequest(BaseModel):
+    """What to join, by block name. The Prefect UI renders this as the run form.
+
+    `host_block` names a saved WindowsHost block. A VM-provisioning system that knows only the new VM's address
+    passes `address` too: the block then serves as a template (its credentials, port, TLS and auth settings) for
+    that address, so one saved credential serves a whole pool of identically provisioned hosts.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    host_block: str = Field(description="Name of the saved WindowsHost block (or template) for the host.")
+    address: str | None = Field(default=None, description="Address of the host, overriding the block's address.")
+    cluster_block: str = Field(default="default", description="Name of the saved KubernetesCluster block.")
+    ssh_block: str | None = Field(default=None, description="Name of a saved ControlPlaneSSH block; needed only "
+                                                             "when Calico uses an etcd datastore.")
+    settings_block: str | None = Field(default=None, description="Name of a saved JoinSettings block; defaults "
+                                                                  "apply when omitted.")
+    plan: bool = Field(default=False, description="Report the changes the join would make, and make none.")
+    smoke: bool = Field(default=True, description="Run the workload smoke test once the node is Ready.")
+    netpol: bool = Field(default=True, description="Verify network policy enforcement once the node is Ready.")
+
+    @field_validator("host_block", "cluster_block", "ssh_block", "settings_block")
+    @classmethod
+    def _names(cls, v: str | None, info) -> str | None:
+        return _block_name(info.field_name, v)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(v)
+            return v
+        except ValueError:
+            pass
+        if not _HOSTNAME.match(v):
+            raise ValueError(f"address {v!r} is neither an IP address nor a DNS name; pass the host's WinRM "
+                             "address, e.g. 172.16.3.172 or winnode04.corp.example")
+        return v
+
+
+class JoinSummary(BaseModel):
+    """What a join run did: its outcome, the node, and every step's result."""
+
+    node: str | None
+    address: str
+    outcome: Literal["joined", "unchanged", "planned", "failed"]
+    steps: list[StepResult]
+    failed_step: str | None = None
+    diagnosis: str | None = None
+
+
+class LoadedBlocks(BaseModel):
+    """The blocks a join needs, loaded from the request's names."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    host: WindowsHost
+    cluster: KubernetesCluster
+    ssh: ControlPlaneSSH | None
+    settings: JoinSettings
+
+
+async def load_blocks(request: JoinRequest) -> LoadedBlocks:
+    """Load the named blocks; a request naming a block that does not exist fails here, before anything changes."""
+    host = await WindowsHost.aload(request.host_block)
+    if request.address:
+        host = host.model_copy(update={"address": request.address})
+    cluster = await KubernetesCluster.aload(request.cluster_block)
+    ssh = await ControlPlaneSSH.aload(request.ssh_block) if request.ssh_block else None
+    settings = await JoinSettings.aload(request.settings_block) if request.settings_block else JoinSettings()
+    return LoadedBlocks(host=host, cluster=cluster, ssh=ssh, settings=settings)
+
+
+def _api_endpoint(server_url: str) -> tuple[str, int]:
+    parts = urlsplit(server_url)
+    return parts.hostname or "", parts.port or 443
+
+
+def _planned_after(step: str, target: str, because: str, change: str) -> StepResult:
+    """A plan-mode result for a step that depends on changes an earlier step would make (so it cannot be asked)."""
+    return StepResult(step=step, target=target, status="planned", changes=[change],
+                      facts={"depends_on": because})
+
+
+async def run_join_steps(blocks: LoadedBlocks, request: JoinRequest, results: list[StepResult]) -> str | None:
+    """Run the join steps in order, appending each result to `results`; return the node name once known.
+
+    Raises StepFailed from the first step that fails (its result is appended first).
+    """
+    plan = request.plan
+    host, cluster, settings = blocks.host, blocks.cluster, blocks.settings
+
+    async def step(coro) -> StepResult:
+        try:
+            result = await coro
+        except StepFailed as exc:
+            results.append(exc.result)
+            raise
+        results.append(result)
+        return result
+
+    await step(calico_reconfigure(cluster, blocks.ssh, plan=plan))
+    api_host, api_port = _api_endpoint(cluster.server_url())
+    prereqs = await step(windows_prereqs(host, api_host, api_port, plan=plan))
+    node = prereqs.facts.get("node_name") or None
+    calico = await step(install_calico_windows(host, cluster, settings, prereqs, plan=plan))
+    if plan and calico.changes:
+        results.append(_planned_after("install_kube_services", host.address, "install_calico_windows",
+                                      "install and start kubelet and kube-proxy"))
+        results.append(_planned_after("wait_node_ready", node or host.address, "install_calico_windows",
+                                      f"wait for Node {node} to become Ready"))
+        return node
+    await step(install_kube_services(host, plan=plan))
+    await step(wait_node_ready(cluster, node, timeout_s=settings.node_ready_timeout_s, host=host, plan=plan))
+    return node
+
+
+def _outcome(plan: bool, results: list[StepResult]) -> str:
+    if plan:
+        return "planned" if any(r.changes for r in results) else "unchanged"
+    return "joined" if any(r.status == "changed" for r in results) else "unchanged"
+
+
+@flow(name="join-windows-node", log_prints=False, validate_parameters=True)
+async def join_windows_node(request: JoinRequest) -> JoinSummary:
+    """Join a Windows Server host to the cluster as a Calico VXLAN node, idempotently, with a report.
+
+    Takes the node's lock (one join per host at a time), then runs `calico_reconfigure`, `windows_prereqs`,
+    `install_calico_windows`, `install_kube_services` and `wait_node_ready`. Every step says what it checked and
+    changed; a second run on a joined node changes nothing. With `plan=True` every step reports what it would
+    change and nothing is changed. Writes a markdown artifact `join-<node>` and emits
+    `windows-node.join.started`, `.completed` or `.failed` with the node as the resource.
+
+    Raises:
+        StepFailed: a step failed; the artifact names the failed check, what was seen, and the fix.
+
+    Example:
+        ```python
+        from flows.join import JoinRequest, join_windows_node
+
+        summary = await join_windows_node(JoinRequest(host_block="winnode04", cluster_block="prod"))
+        ```
+    """
+    logger = get_run_logger()
+    blocks = await load_blocks(request)
+    target = blocks.host.address
+    results: list[StepResult] = []
+    node: str | None = None
+    emit("windows-node.join.started", target, target, {"plan": request.plan})
+    async with node_lock(target):
+        try:
+            node = await run_join_steps(blocks, request, results)
+        except StepFailed as exc:
+            failed = exc.result
+            outcome = "failed"
+            await publish_report("join", node or target, f"Join of {node or target}", results, outcome)
+            emit("windows-node.join.failed", node or target, target,
+                 {"step": failed.step, "checks": [c.name for c in failed.failed_checks]})
+            logger.error("join of %s failed at %s", node or target, failed.step)
+            raise
+        except BaseException as exc:
+            await publish_report("join", node or target, f"Join of {node or target}", results,
+                                 f"failed: {type(exc).__name__}")
+            emit("windows-node.join.failed", node or target, target, {"error": type(exc).__name__})
+            raise
+    outcome = _outcome(request.plan, results)
+    await publish_report("join", node or target, f"Join of {node or target}", results, outcome)
+    emit("windows-node.join.completed", node or target, target,
+         {"outcome": outcome, "steps": {r.step: r.status for r in results}})
+    for r in results:
+        logger.info("%s", r.summary())
+    return JoinSummary(node=node, address=target, outcome=outcome, steps=results)

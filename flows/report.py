@@ -1,0 +1,66 @@
+"""What a flow run leaves behind for people: a markdown report of its steps, and events for automations."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.events import emit_event
+
+from tasks.results import StepResult
+
+_MARK = {"changed": "changed", "unchanged": "unchanged", "planned": "would change", "failed": "FAILED",
+         "skipped": "skipped"}
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_report(title: str, steps: Iterable[StepResult], *, outcome: str) -> str:
+    """A markdown report: one table row per step (status, changes, duration, key facts), then the changes, then
+    every failed check with what was seen and the fix."""
+    steps = list(steps)
+    lines = [f"# {title}", "", f"**Outcome:** {outcome}", "",
+             "| step | status | changes | duration | key facts |", "|---|---|---|---|---|"]
+    for s in steps:
+        facts = ", ".join(f"{k}={v}" for k, v in list(s.facts.items())[:6])
+        lines.append(f"| {s.step} | {_MARK.get(s.status, s.status)} | {len(s.changes)} | {s.duration_s:.1f} s "
+                     f"| {_cell(facts)} |")
+    changed = [s for s in steps if s.changes]
+    if changed:
+        lines += ["", "## Changes" if not any(s.status == "planned" for s in steps) else "## Planned changes"]
+        for s in changed:
+            lines += [f"- **{s.step}**: {_cell(c)}" for c in s.changes]
+    failed = [(s, c) for s in steps for c in s.checks if not c.ok]
+    if failed:
+        lines += ["", "## Failed checks", "", "| step | check | observed | expected | fix |", "|---|---|---|---|---|"]
+        for s, c in failed:
+            lines.append(f"| {s.step} | {_cell(c.name)} | {_cell(c.observed)} | {_cell(c.expected)} | "
+                         f"{_cell(c.fix)} |")
+    return "\n".join(lines) + "\n"
+
+
+def artifact_key(prefix: str, target: str) -> str:
+    """An artifact key (lowercase letters, digits, dashes) for `prefix` and a node or host name."""
+    safe = "".join(ch if ch.isalnum() else "-" for ch in target.lower()).strip("-")
+    return f"{prefix}-{safe}"[:100]
+
+
+async def publish_report(prefix: str, target: str, title: str, steps: Iterable[StepResult], outcome: str) -> None:
+    """Create the run's markdown artifact (awaited: the sync name silently creates nothing in async code)."""
+    await acreate_markdown_artifact(markdown=render_report(title, steps, outcome=outcome),
+                                    key=artifact_key(prefix, target), description=title)
+
+
+def node_resource(node: str, address: str | None = None) -> dict[str, str]:
+    """The Prefect event resource that stands for a Windows node."""
+    res = {"prefect.resource.id": f"windows-node.{node}", "prefect.resource.name": node}
+    if address:
+        res["windows-node.address"] = address
+    return res
+
+
+def emit(event: str, node: str, address: str | None = None, payload: dict[str, Any] | None = None) -> None:
+    """Emit a `windows-node.*` event about `node`. Payloads carry step names and statuses, never secrets."""
+    emit_event(event=event, resource=node_resource(node, address), payload=payload or {})
