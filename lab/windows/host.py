@@ -457,8 +457,8 @@ class WindowsHost:
 
     async def reboot(self) -> None:
         """Restart the host: connections drop, services stop, after the boot time pending features become
-        Installed, pending markers clear, non-persistent HNS networks are gone, the boot time is new, and
-        Automatic services start (with their hooks)."""
+        Installed, pending markers clear, non-persistent HNS networks are gone, the boot time is new, the
+        `on_boot` hooks run and Automatic services start (with their hooks); then commands are accepted again."""
         self.booting.clear()
         try:
             self.drop_connections()
@@ -486,14 +486,14 @@ class WindowsHost:
             self._mutated("reboot")
             for hook in list(self.on_boot):
                 await hook(self)
+            for svc in list(self.services.values()):
+                if svc.start_type == "Automatic" and svc.status == "Stopped":
+                    try:
+                        await self.start_service(svc.name)
+                    except ServiceError:
+                        pass
         finally:
             self.booting.set()
-        for svc in list(self.services.values()):
-            if svc.start_type == "Automatic" and svc.status == "Stopped":
-                try:
-                    await self.start_service(svc.name)
-                except ServiceError:
-                    pass
 
     async def wait_booted(self) -> None:
         """Return once the host is up (immediately unless it is rebooting)."""

@@ -135,8 +135,10 @@ class EmulatedWindowsNode:
             apply_fault(self.host, name, value)
 
     async def _on_boot(self, host: WindowsHost) -> None:
-        # A reboot ends every PowerShell session on the host.
+        # A reboot ends every PowerShell session on the host; new connections after the boot work normally
+        # (the wire's "drop the next request too" applies to keep-alive clients of a running host, not here).
         self.server.service.close_all()
+        self.server.faults.drop_on_next_request = False
 
 
 def _api_endpoint(kube: Any) -> tuple[str, int] | None:

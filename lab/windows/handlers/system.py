@@ -80,6 +80,8 @@ _ROWS: dict[str, Callable[[WindowsHost], list[dict[str, Any]]]] = {
     "win32_service": _service_rows,
 }
 
+SHUTDOWN_DELAY_S = 5.0     # Restart-Computer returns; Windows begins shutting down a few seconds later
+
 _FILTER_RE = re.compile(r"""^\s*(\w+)\s*(=|like)\s*['"]([^'"]*)['"]\s*$""", re.IGNORECASE)
 
 
@@ -227,7 +229,7 @@ def restart_computer(inv: Invocation) -> None:
     h.booting.clear()
 
     async def later() -> None:
-        await h.clock.sleep(1.0)
+        await h.clock.sleep(SHUTDOWN_DELAY_S)
         await h.reboot()
 
     h.spawn(later(), name=f"reboot {h.computer_name}")
