@@ -101,6 +101,7 @@ def installer_script(rel: CalicoRelease) -> str:
 
 
 def _script(kind: str, version: str, body: str = "", params: str = "") -> str:
+    body = body or f'Write-Verbose "{kind}: the lab emulates this script\'s behaviour"\n'
     return f"# {marker(kind, version)}\n{params}{body}"
 
 

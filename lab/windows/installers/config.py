@@ -52,7 +52,7 @@ def _line(rel: CalicoRelease, var: str, value: str) -> str:
 
 def render_config(rel: CalicoRelease, values: dict[str, str] | None = None, *, template: bool = True) -> str:
     """config.ps1 as shipped in `rel`'s zip (placeholders intact)."""
-    out = ["$baseDir = \"$PSScriptRoot\"", "ipmo $baseDir\\libs\\calico\\calico.psm1 -Force", ""]
+    out = ["$baseDir = \"$PSScriptRoot\"", "ipmo \"$baseDir\\libs\\calico\\calico.psm1\" -Force", ""]
     for var, value in _VARS:
         if var == "@CNI":
             out += ["if (Get-IsContainerdRunning)", "{",

@@ -35,6 +35,7 @@ async def _run_shielded(inv: Invocation, body: Callable[[ScriptIO], Awaitable[An
         return result if isinstance(result, int) else 0
 
     task = inv.host.spawn(script(), name=f"{inv.host.computer_name}:{inv.spec.name}")
+    rt.script_tasks.append(task)
     code = await asyncio.shield(task)
     rt.last_exit_code = code
     inv.context.extra["LASTEXITCODE"] = code

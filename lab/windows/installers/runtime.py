@@ -111,6 +111,7 @@ class HostRuntime:
     catalog: Catalog = field(default_factory=lambda: DEFAULT_CATALOG)
     last_exit_code: int = 0
     service_tasks: dict[str, asyncio.Task] = field(default_factory=dict)
+    script_tasks: list[asyncio.Task] = field(default_factory=list)   # installer scripts started, newest last
     kubelet: Any = None                   # lab.windows.kubelet.WindowsKubelet, once attached
     node_runtime: Any = None              # lab.windows.kubelet.WindowsNodeRuntime
     calico: Any = None                    # lab.windows.installers.calico_services.CalicoServices

@@ -1,0 +1,123 @@
+"""The runbook replayed on one emulated host through pypsrp and the cluster's API (issue 3 acceptance)."""
+
+from __future__ import annotations
+
+from lab.windows.installers.runtime import CALICO_REG_KEY, runtime_for
+
+from .conftest import (INSTALLER_PATH, finish_scripts, node_condition, ready_status, runbook_calico_steps,
+                       set_strict_affinity, set_vxlan_enabled, stage_runbook_files, wait_node)
+
+INSTALL_KUBE_SERVICES = "C:\\CalicoWindows\\kubernetes\\install-kube-services.ps1"
+
+
+def _status(obj) -> str:
+    props = {**getattr(obj, "adapted_properties", {}), **getattr(obj, "extended_properties", {})}
+    return str(props.get("Status"))
+
+
+async def _statuses(remote, *names: str) -> dict[str, str]:
+    out = {}
+    for n in names:
+        r = await remote.run("Get-Service", Name=n)
+        assert not r.had_errors and not r.errors, (n, r.errors)
+        out[n] = _status(r.output[0])
+    return out
+
+
+async def test_runbook_with_vxlan_enabled_ends_with_a_ready_windows_node(lab, node, remote):
+    runbook_calico_steps(lab, vxlan_enabled=True)
+    await stage_runbook_files(lab, node, remote, "3.22.5")
+
+    r = await remote.run(INSTALLER_PATH, KubeVersion="1.22.6", ServiceCidr="10.96.0.0/12", DNSServerIPs="10.96.0.10")
+    assert not r.had_errors, r.errors
+    text = r.text()
+    assert "Backend networking is vxlan" in text
+    assert "Waiting for Calico initialisation to finish...StoredLastBootTime , CurrentLastBootTime" in text
+    assert text.index("Calico initialisation finished.") < text.index("Calico for Windows Started")
+    assert await _statuses(remote, "CalicoNode", "CalicoFelix") == {"CalicoNode": "Running",
+                                                                    "CalicoFelix": "Running"}
+    assert node.host.firewall_rule("KubectlExec10250") is not None
+    assert node.host.hns.network("External").type == "Overlay"
+    assert node.host.registry.get_value(CALICO_REG_KEY, "LastBootTime") == node.host.boot_time_text()
+
+    r = await remote.run(INSTALL_KUBE_SERVICES)
+    assert not r.had_errors, r.errors
+    assert 'Service "kubelet" installed successfully!' in [str(o) for o in r.output]
+    assert 'Set parameter "AppStderr" for service "kubelet".' in [str(o) for o in r.output]
+    assert await _statuses(remote, "kubelet", "kube-proxy") == {"kubelet": "Stopped", "kube-proxy": "Stopped"}
+
+    for svc in ("kubelet", "kube-proxy"):
+        r = await remote.run("Start-Service", Name=svc)
+        assert not r.had_errors and not r.errors, r.errors
+    assert await _statuses(remote, "kubelet", "kube-proxy") == {"kubelet": "Running", "kube-proxy": "Running"}
+
+    ready = await wait_node(lab, "k8s-ww", lambda n: ready_status(n) == "True")
+    info = ready["status"]["nodeInfo"]
+    assert info["osImage"] == "Windows Server 2019 Datacenter Evaluation"
+    assert info["kernelVersion"] == "10.0.17763.1999"
+    assert info["kubeletVersion"] == "v1.22.6"
+    assert info["containerRuntimeVersion"] == "docker://20.10.9"
+    labels = ready["metadata"]["labels"]
+    assert labels["kubernetes.io/os"] == "windows"
+    assert labels["node.kubernetes.io/windows-build"] == "10.0.17763"
+    assert {"type": "InternalIP", "address": "172.16.3.172"} in ready["status"]["addresses"]
+    assert node.host.hns.endpoint("Calico_ep") is not None
+    assert runtime_for(node.host).kubelet.proxy_ready
+
+
+async def test_node_is_ready_only_once_vxlan_is_enabled_and_strict_affinity_is_on(lab, node, remote):
+    runbook_calico_steps(lab, vxlan_enabled=False, strict_affinity=False)
+    await stage_runbook_files(lab, node, remote, "3.22.5")
+    r = await remote.run(INSTALLER_PATH, KubeVersion="1.22.6", CalicoBackend="vxlan")
+    assert not r.had_errors, r.errors
+    assert "Backend networking is vxlan" in r.text()
+    await remote.run(INSTALL_KUBE_SERVICES)
+    await remote.run("Start-Service", Name="kubelet")
+
+    not_ready = await wait_node(lab, "k8s-ww", lambda n: ready_status(n) == "False")
+    assert "container runtime network not ready" in node_condition(not_ready)["message"]
+    assert "cni config uninitialized" in node_condition(not_ready)["message"]
+    err_log = node.host.fs.read_text("C:\\CalicoWindows\\logs\\calico-node.err.log")
+    assert "global strict affinity should not be false for Windows node" in err_log
+
+    set_strict_affinity(lab, True)
+    kubelet = runtime_for(node.host).kubelet
+    await wait_node(lab, "k8s-ww", lambda n: runtime_for(node.host).calico.startup_ok)
+    kubelet.poke()
+    assert "vxlanEnabled" in (kubelet.cni_problem() or "")
+    assert ready_status(lab.kube.store.get(lab.kube.registry.get("", "nodes"), None, "k8s-ww")) == "False"
+
+    set_vxlan_enabled(lab)
+    kubelet.poke()
+    await wait_node(lab, "k8s-ww", lambda n: ready_status(n) == "True")
+
+
+async def test_runbook_calico_steps_with_a_322_installer_end_with_bgp(lab, node, remote):
+    """calico#6996: the runbook never sets vxlanEnabled, so the 3.22 installer picks BGP."""
+    runbook_calico_steps(lab, vxlan_enabled=False)
+    await stage_runbook_files(lab, node, remote, "3.22.5")
+    r = await remote.run(INSTALLER_PATH, KubeVersion="1.22.6")
+    assert not r.had_errors, r.errors
+    assert "Backend networking is bgp" in r.text()
+    assert "Calico for Windows Started" in r.text()
+    assert runtime_for(node.host).calico.config()["CALICO_NETWORKING_BACKEND"] == "windows-bgp"
+    assert await _statuses(remote, "CalicoNode", "CalicoFelix", "CalicoConfd") == {
+        "CalicoNode": "Running", "CalicoFelix": "Running", "CalicoConfd": "Running"}
+    assert node.host.hns.network("External").type == "L2Bridge"
+
+    await remote.run(INSTALL_KUBE_SERVICES)
+    await remote.run("Start-Service", Name="kubelet")
+    not_ready = await wait_node(lab, "k8s-ww", lambda n: ready_status(n) == "False")
+    assert not_ready["status"]["nodeInfo"]["osImage"] == "Windows Server 2019 Datacenter Evaluation"
+    assert "not vxlan" in runtime_for(node.host).kubelet.cni_problem()
+
+
+async def test_same_steps_with_a_323_installer_read_the_pools_and_choose_vxlan(lab, node, remote):
+    runbook_calico_steps(lab, vxlan_enabled=False)
+    await stage_runbook_files(lab, node, remote, "3.23.5")
+    r = await remote.run(INSTALLER_PATH, KubeVersion="1.22.6")
+    assert not r.had_errors, r.errors
+    assert "Backend networking is vxlan" in r.text()
+    assert "Calico for Windows installed" in r.text()
+    assert node.host.service("CalicoConfd") is None
+    assert await finish_scripts(node) == [0]
