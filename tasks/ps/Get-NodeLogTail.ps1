@@ -33,10 +33,10 @@ $logDir = Join-Path -Path $CalicoRoot -ChildPath 'logs'
 [pscustomobject]@{
     Kubelet     = Get-LogTail -Count $Lines -Candidates @(
         (Join-Path -Path $logDir -ChildPath 'kubelet.err.log'), (Join-Path -Path $logDir -ChildPath 'kubelet.log'),
-        'c:\k\kubelet.err.log', 'c:\k\kubelet.log')
+        'c:\k\kubelet.err.log', 'c:\k\kubelet.out.log', 'c:\k\kubelet.log')
     KubeProxy   = Get-LogTail -Count $Lines -Candidates @(
         (Join-Path -Path $logDir -ChildPath 'kube-proxy.err.log'), (Join-Path -Path $logDir -ChildPath 'kube-proxy.log'),
-        'c:\k\kube-proxy.err.log', 'c:\k\kube-proxy.log')
+        'c:\k\kube-proxy.err.log', 'c:\k\kube-proxy.out.log', 'c:\k\kube-proxy.log')
     CalicoNode  = Get-LogTail -Count $Lines -Candidates @(
         (Join-Path -Path $logDir -ChildPath 'calico-node.err.log'), (Join-Path -Path $logDir -ChildPath 'calico-node.log'))
     CalicoFelix = Get-LogTail -Count $Lines -Candidates @(

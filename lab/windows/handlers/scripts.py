@@ -20,9 +20,10 @@ def log_candidates(calico_root: str) -> dict[str, list[str]]:
     """The log files Get-NodeLogTail.ps1 considers per component (the most recently written one is read)."""
     logs = calico_root.rstrip("\\") + "\\logs"
     return {
-        "Kubelet": [f"{logs}\\kubelet.err.log", f"{logs}\\kubelet.log", "c:\\k\\kubelet.err.log", "c:\\k\\kubelet.log"],
+        "Kubelet": [f"{logs}\\kubelet.err.log", f"{logs}\\kubelet.log", "c:\\k\\kubelet.err.log",
+                    "c:\\k\\kubelet.out.log", "c:\\k\\kubelet.log"],
         "KubeProxy": [f"{logs}\\kube-proxy.err.log", f"{logs}\\kube-proxy.log", "c:\\k\\kube-proxy.err.log",
-                      "c:\\k\\kube-proxy.log"],
+                      "c:\\k\\kube-proxy.out.log", "c:\\k\\kube-proxy.log"],
         "CalicoNode": [f"{logs}\\calico-node.err.log", f"{logs}\\calico-node.log"],
         "CalicoFelix": [f"{logs}\\calico-felix.err.log", f"{logs}\\calico-felix.log"],
     }
