@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lab.windows.dispatch import ErrorRecord, FileTransfer, PipelineCommand, PipelineFailed, Streams
+from lab.windows.dispatch import (ErrorRecord, FileTransfer, PipelineCommand, PipelineFailed, Streams,
+                                  is_pypsrp_copy_script, is_pypsrp_fetch_script)
 from lab.windows.filesystem import DiskFull, PathNotFound, WinPathError, normalize
 from lab.windows.host import ServiceError, WindowsHost
 from lab.windows.records import HostRecords
@@ -172,8 +173,6 @@ class HostDispatcher:
         return cmd, spec, bind(spec, cmd), {"script_path": path, "script_text": text}
 
     async def _transfer(self, cmd: PipelineCommand, input: list[Any], streams: Streams) -> bool:
-        from lab.windows.dispatch import is_pypsrp_copy_script, is_pypsrp_fetch_script
-
         if is_pypsrp_copy_script(cmd.name):
             label = "pypsrp copy"
         elif is_pypsrp_fetch_script(cmd.name):

@@ -9,7 +9,6 @@ from lab.windows.dispatch import Hashtable
 from lab.windows.host import WindowsHost
 
 from .core import Invocation, register_shipped_script
-from .network import TCP_CONNECT_TIMEOUT_S
 from .system import free_gb
 
 CALICO_SERVICES = ("CalicoNode", "CalicoFelix", "CalicoConfd", "CalicoUpgrade", "kubelet", "kube-proxy")

@@ -12,7 +12,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 
 from blocks.windows import error_record_from_pypsrp, to_plain
 
-from .conftest import PS_DIR, ainvoke, client_for, props
+from .conftest import PS_DIR, ainvoke, client_for
 
 
 def script(name: str) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
-
 from lab.windows.dispatch import PipelineCommand, PSObj
 from lab.windows.handlers import HandlerTable, HostDispatcher, Invocation
 from lab.windows.handlers.core import DEFAULT_TABLE
