@@ -1,0 +1,110 @@
+"""`verify_windows_node`: run the post-join verification (`workload_smoke`, `netpol_verify`) against a node that is
+already joined. A composition only: it loads the cluster block, runs the switched-on steps, and reports."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from blocks import KubernetesCluster
+from tasks.manifests import SmokeImages
+from tasks.netpol import netpol_verify
+from tasks.results import StepFailed, StepResult
+from tasks.smoke import workload_smoke
+from tasks.testbed import SmokeDeadlines
+
+from .report import emit, publish_report
+
+_BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_NODE_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class VerifyRequest(BaseModel):
+    """Which node to verify and how. The Prefect UI renders this as the run form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node_name: str = Field(description="The Windows node as `kubectl get nodes` shows it (lowercased hostname).")
+    cluster_block: str = Field(default="default", description="Name of the saved KubernetesCluster block.")
+    smoke: bool = Field(default=True, description="Run the workload smoke test (DNS and cross-OS HTTP).")
+    netpol: bool = Field(default=True, description="Run the NetworkPolicy matrix (Linux- and Windows-side).")
+    keep: bool = Field(default=False, description="Leave the test namespaces in place for inspection.")
+    images: SmokeImages = Field(default_factory=SmokeImages, description="Image overrides (private registries).")
+    deadlines: SmokeDeadlines = Field(default_factory=SmokeDeadlines, description="Per-phase deadlines.")
+    policy_settle_s: float = Field(default=30.0, ge=0, description="How long a new policy may take to apply.")
+
+    @field_validator("cluster_block")
+    @classmethod
+    def _block(cls, v: str) -> str:
+        if not _BLOCK_NAME.match(v):
+            raise ValueError(f"cluster_block {v!r} is not a Prefect block name (lowercase letters, digits, dashes)")
+        return v
+
+    @field_validator("node_name")
+    @classmethod
+    def _node(cls, v: str) -> str:
+        if not _NODE_NAME.match(v):
+            raise ValueError(f"node_name {v!r} is not a Kubernetes node name; use the lowercased hostname, "
+                             "e.g. k8s-ww")
+        return v
+
+
+class VerifySummary(BaseModel):
+    """The outcome of a verification run and every step's result."""
+
+    node: str
+    outcome: Literal["verified", "failed", "skipped"]
+    steps: list[StepResult]
+    failed_step: str | None = None
+
+
+@flow(name="verify-windows-node", log_prints=False, validate_parameters=True)
+async def verify_windows_node(request: VerifyRequest) -> VerifySummary:
+    """Verify an already-joined Windows node: `workload_smoke`, then `netpol_verify` (each switchable).
+
+    Writes a markdown artifact `verify-<node>` (plus the steps' table artifacts) and emits
+    `windows-node.verify.completed` or `.failed` with the node as the resource.
+
+    Raises:
+        StepFailed: a step failed; its result (in the artifact) holds the check table and the diagnosis.
+
+    Example:
+        ```python
+        from flows.verify import VerifyRequest, verify_windows_node
+
+        summary = await verify_windows_node(VerifyRequest(node_name="k8s-ww", cluster_block="prod"))
+        ```
+    """
+    logger = get_run_logger()
+    cluster = await KubernetesCluster.aload(request.cluster_block)
+    node = request.node_name
+    results: list[StepResult] = []
+    title = f"Verification of {node}"
+    try:
+        if request.smoke:
+            results.append(await workload_smoke(cluster, node, images=request.images, keep=request.keep,
+                                                deadlines=request.deadlines))
+        if request.netpol:
+            results.append(await netpol_verify(cluster, node, images=request.images, keep=request.keep,
+                                               deadlines=request.deadlines, settle_s=request.policy_settle_s))
+    except StepFailed as exc:
+        results.append(exc.result)
+        await publish_report("verify", node, title, results, "failed")
+        emit("windows-node.verify.failed", node, None,
+             {"step": exc.result.step, "checks": [c.name for c in exc.result.failed_checks]})
+        logger.error("verification of %s failed at %s", node, exc.result.step)
+        raise
+    except BaseException as exc:
+        await publish_report("verify", node, title, results, f"failed: {type(exc).__name__}")
+        emit("windows-node.verify.failed", node, None, {"error": type(exc).__name__})
+        raise
+    outcome = "verified" if results else "skipped"
+    await publish_report("verify", node, title, results, outcome)
+    emit("windows-node.verify.completed", node, None,
+         {"outcome": outcome, "steps": {r.step: r.status for r in results}})
+    for r in results:
+        logger.info("%s", r.summary())
+    return VerifySummary(node=node, outcome=outcome, steps=results)
