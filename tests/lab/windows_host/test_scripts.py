@@ -148,3 +148,13 @@ async def test_log_tail_reads_the_latest_log_of_each_component(hut: HostUnderTes
     tail = (await hut.script("Get-NodeLogTail.ps1", Lines=3)).out[0]
     assert tail == {"Kubelet": "line 7\nline 8\nline 9", "KubeProxy": "", "CalicoNode": "newer error",
                     "CalicoFelix": ""}
+
+
+async def test_facts_of_a_server_2022_host_with_docker() -> None:
+    hut = make_host(build=20348, runtime="docker", name="k8s-ww2")
+    facts = (await hut.script("Get-WindowsNodeFacts.ps1")).out[0]
+    assert (facts["OsCaption"], facts["OsBuild"]) == ("Windows Server 2022 Datacenter", "10.0.20348.2527")
+    assert (facts["ContainerRuntime"], facts["ContainerRuntimeVersion"]) == ("docker", "20.10.9")
+    assert facts["ComputerName"] == "k8s-ww2" and hut.host.node_name == "k8s-ww2"
+    state = (await hut.script("Get-CalicoNodeState.ps1")).out[0]
+    assert state["HnsNetworks"] == [{"Name": "nat", "Type": "NAT"}]
