@@ -51,6 +51,9 @@ async def calico_reconfigure(
       FELIX_VXLANPORT env); a failed check raises StepFailed before any change;
     - IPAM config: `strictAffinity: true`, other fields kept (absent → created like calicoctl does).
 
+    A failed check raises StepFailed before anything is written; in plan mode its result still lists the changes
+    that would be made for the objects that passed.
+
     Writes go through the Kubernetes API (merge patches carrying the resourceVersion read, re-read and re-planned
     on 409) on the Kubernetes datastore, and through calicoctl over `ssh` on etcd. A second run sends no write
     and returns status "unchanged". Retried only for transient errors (429/5xx, connection failures).
@@ -132,10 +135,11 @@ async def _reconcile(rec: StepRecorder, facts: ClusterFacts, store: Any, kube_st
     rec.checks.extend(calico_plan.checks)
     for key, value in calico_plan.facts.items():
         rec.fact(key, value)
-    rec.raise_if_failed()
-    if plan:
+    if plan:  # the diff is reported even when a check fails; nothing is written either way
         for line in calico_plan.changes:
             rec.change(line)
+    rec.raise_if_failed()
+    if plan:
         return
     for edit in calico_plan.edits:
         target = kube_store if edit.kind == "Installation" else store

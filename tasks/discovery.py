@@ -61,6 +61,13 @@ class ClusterFacts(BaseModel):
         sources.update({k: "override" for k in given})
         return self.model_copy(update={**given, "sources": sources})
 
+    def with_settings(self, settings: Any) -> "ClusterFacts":
+        """A copy with a `JoinSettings`' overrides (service_cidr, dns_server_ips, kubernetes_version,
+        calico_version) applied where they are set."""
+        return self.with_overrides(service_cidr=settings.service_cidr, dns_server_ips=settings.dns_server_ips,
+                                   kubernetes_version=settings.kubernetes_version,
+                                   calico_version=settings.calico_version)
+
     def as_facts(self) -> dict[str, str]:
         """Flat text facts for a StepResult."""
         return {

@@ -211,3 +211,17 @@ async def test_newer_kubernetes_scenario(lab_factory):
         lab.kube.requests.clear()
         assert (await reconfigure(lab)).status == "unchanged"
         assert lab.kube.requests.mutations() == []
+
+
+async def test_plan_mode_with_a_refused_pool_still_lists_the_other_changes(lab_factory):
+    async with lab_factory("default") as lab:
+        rt = calico_rt(lab, "ippools")
+        lab.kube.store.mutate(rt, None, "default-ipv4-ippool", lambda o: o["spec"].update(vxlanMode="CrossSubnet"))
+        lab.kube.requests.clear()
+        with pytest.raises(StepFailed) as info:
+            await reconfigure(lab, plan=True)
+        result = info.value.result
+        assert result.status == "failed"
+        assert "FelixConfiguration default: ipipEnabled true → false" in result.changes
+        assert not any(c.startswith("IPPool") for c in result.changes)
+        assert lab.kube.requests.mutations() == []

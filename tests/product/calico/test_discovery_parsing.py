@@ -67,3 +67,14 @@ def test_overrides_replace_values_and_mark_source():
     assert new.service_cidr == "10.0.0.0/16" and new.sources["service_cidr"] == "override"
     assert facts.service_cidr == "10.96.0.0/12"
     assert new.as_facts()["service_cidr"] == "10.0.0.0/16"
+
+
+def test_join_settings_overrides_only_what_is_set():
+    from blocks import JoinSettings
+
+    facts = ClusterFacts(api_server="https://x:6443", service_cidr="10.96.0.0/12", dns_server_ips=["10.96.0.10"],
+                         kubernetes_version="1.22.6", calico_version="3.22.1")
+    new = facts.with_settings(JoinSettings(dns_server_ips="10.96.0.53", calico_version="3.26.4"))
+    assert (new.service_cidr, new.dns_server_ips, new.kubernetes_version, new.calico_version) == \
+        ("10.96.0.0/12", ["10.96.0.53"], "1.22.6", "3.26.4")
+    assert new.sources == {"dns_server_ips": "override", "calico_version": "override"}

@@ -84,3 +84,13 @@ async def test_retry_condition_reads_the_failed_state():
     assert await retry_on_transient(None, None, Failed(data=ApiException(status=500))) is True
     assert await retry_on_transient(None, None, Failed(data=ApiException(status=403))) is False
     assert await retry_on_transient(None, None, Completed(data=1)) is False
+
+
+def test_calico_task_retries_only_through_the_async_transient_condition():
+    import inspect
+
+    from tasks.calico import calico_reconfigure
+
+    assert calico_reconfigure.retries == 3
+    assert calico_reconfigure.retry_condition_fn is retry_on_transient
+    assert inspect.iscoroutinefunction(retry_on_transient)  # sync would never see the async task's exception
