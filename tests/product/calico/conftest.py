@@ -3,6 +3,7 @@ built from what the lab publishes (`Lab.describe()`), exactly as a user would bu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 from typing import AsyncIterator
@@ -72,3 +73,18 @@ def read_calico(lab, plural: str, name: str, *, etcd: bool = False) -> dict | No
     """A Calico object straight from the lab's store (not through the API under test)."""
     store = lab.kube.calico_etcd if etcd else lab.kube.store
     return store.try_get(calico_rt(lab, plural, etcd=etcd), None, name)
+
+
+async def wait_for_calico(lab, plural: str, name: str, predicate, *, limit_s: float = 10.0) -> dict:
+    """The object once `predicate(obj)` holds, following the store's watch (the limit is only a safety net)."""
+    store = lab.kube.store
+    rt = calico_rt(lab, plural)
+    async with asyncio.timeout(limit_s):
+        rv = store.resource_version
+        current = store.try_get(rt, None, name)
+        if current is not None and predicate(current):
+            return current
+        async for event in store.watch(rt, None, rv):
+            if event.obj["metadata"]["name"] == name and event.type != "DELETED" and predicate(event.obj):
+                return event.obj
+    raise AssertionError("watch ended")

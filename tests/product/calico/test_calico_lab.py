@@ -9,7 +9,7 @@ from prefect.logging import disable_run_logger
 from tasks.calico import calico_reconfigure
 from tasks.results import StepFailed
 
-from .conftest import calico_rt, cluster_block, needs_lab, read_calico, ssh_block
+from .conftest import calico_rt, cluster_block, needs_lab, read_calico, ssh_block, wait_for_calico
 
 pytestmark = needs_lab
 
@@ -198,6 +198,10 @@ async def test_operator_scenario_goes_through_the_installation(lab_factory):
         net = inst["spec"]["calicoNetwork"]
         assert net["bgp"] == "Disabled"
         assert all(p["encapsulation"] == "VXLAN" for p in net["ipPools"] if ":" not in p["cidr"])
+        # The operator (lab controller) re-renders its managed pool from the Installation.
+        pool = await wait_for_calico(lab, "ippools", "default-ipv4-ippool",
+                                     lambda o: o["spec"].get("vxlanMode") == "Always")
+        assert pool["spec"]["ipipMode"] == "Never"
 
         lab.kube.requests.clear()
         again = await reconfigure(lab)
