@@ -258,6 +258,7 @@ class Kubelet:
                                            "network is not ready: container runtime network not ready: "
                                            f"NetworkReady=false reason:NetworkPluginNotReady message:{why}",
                                            component="kubelet", host=node_name)
+                    self._set_waiting(new, pod, engine, {})
                     self._write(pod, new)
                     self._backoff(key, prev)
                     return
@@ -269,6 +270,7 @@ class Kubelet:
                     self.ctx.events.record(pod, "Warning", "FailedCreatePodSandBox",
                                            sandbox_error(pod, engine, str(exc)),
                                            component="kubelet", host=node_name)
+                    self._set_waiting(new, pod, engine, {})
                     self._write(pod, new)
                     self._backoff(key, prev)
                     return

@@ -99,12 +99,15 @@ def command(*names: str):
 
 
 def available(ex: Exec, prog: str) -> bool:
+    """Is `prog` in the container's image (and emulated here)?"""
+    from . import dns_tools, http_tools, powershell  # noqa: F401  (registers their commands)
     base = prog.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
     if ex.os == "windows":
         tools = NANOSERVER_TOOLS if "nanoserver" in ex.image.lower() else WINDOWS_TOOLS
         return base.lower() in tools
-    tools = IMAGE_TOOLS.get(images.short_name(ex.image), None) if images.short_name(ex.image) in IMAGE_TOOLS \
-        else None
+    if base not in _COMMANDS:
+        return False
+    tools = IMAGE_TOOLS.get(images.short_name(ex.image))
     return tools is None or base in tools
 
 
