@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from blocks.kubernetes import KubernetesCluster
 from blocks.ssh import ControlPlaneSSH
@@ -23,8 +24,9 @@ STEP = "calico_reconfigure"
 MAX_CONFLICT_RETRIES = 5
 
 
+# NO_CACHE: a reconcile step must really run every time (and its inputs hold secrets not worth hashing).
 @task(name=STEP, retries=3, retry_delay_seconds=[1, 2, 4], retry_jitter_factor=0.5,
-      retry_condition_fn=retry_on_transient)
+      retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE)
 async def calico_reconfigure(
     cluster: KubernetesCluster,
     ssh: ControlPlaneSSH | None = None,

@@ -91,6 +91,9 @@ def test_calico_task_retries_only_through_the_async_transient_condition():
 
     from tasks.calico import calico_reconfigure
 
+    from prefect.cache_policies import NO_CACHE
+
     assert calico_reconfigure.retries == 3
+    assert calico_reconfigure.cache_policy is NO_CACHE  # a second run must run, not return the first result
     assert calico_reconfigure.retry_condition_fn is retry_on_transient
     assert inspect.iscoroutinefunction(retry_on_transient)  # sync would never see the async task's exception
