@@ -122,3 +122,25 @@ async def test_ssh_host_key_mismatch_is_refused(lab_factory):
         with pytest.raises(asyncssh.HostKeyNotVerifiable):
             await bad.run(["true"])
         assert not any(r.command == "true" for r in lab.ssh.records)
+
+
+async def test_in_cluster_mode_uses_the_pod_service_account(lab_factory, tmp_path, monkeypatch):
+    from urllib.parse import urlparse
+
+    from kubernetes.aio.config import incluster_config
+
+    async with lab_factory("default") as lab:
+        url = urlparse(lab.kube.url)
+        token, ca = tmp_path / "token", tmp_path / "ca.crt"
+        token.write_text(lab.kube.admin_token)
+        ca.write_bytes(lab.ca.ca_pem)
+        # Where a pod finds its service account (the only thing redirected: the files' location).
+        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", url.hostname)
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(url.port))
+        block = KubernetesCluster(in_cluster=True)
+        assert block.server_url() == lab.kube.url
+        async with block.get_client() as api:
+            await kclient.CoreV1Api(api).list_namespace()
+        assert lab.kube.requests.find(resource="namespaces")[-1].user == "kubernetes-admin"
