@@ -20,7 +20,7 @@ def is_transient(exc: BaseException) -> bool:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, StepFailed):
+        if isinstance(exc, StepFailed) or _is_permanent(exc):
             return False
         status = _http_status(exc)
         if status is not None:
@@ -30,6 +30,25 @@ def is_transient(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """Errors that stop the search through causes: retrying them cannot help, whatever caused them."""
+    permanent: list[type] = []
+    try:
+        import asyncssh
+
+        permanent += [asyncssh.PermissionDenied, asyncssh.HostKeyNotVerifiable]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from blocks.kubernetes import KubeconfigError
+        from blocks.windows import WinRMAuthError
+
+        permanent += [KubeconfigError, WinRMAuthError]
+    except ImportError:  # pragma: no cover - blocks are part of this package
+        pass
+    return isinstance(exc, tuple(permanent))
 
 
 def _http_status(exc: BaseException) -> int | None:

@@ -97,3 +97,22 @@ def test_calico_task_retries_only_through_the_async_transient_condition():
     assert calico_reconfigure.cache_policy is NO_CACHE  # a second run must run, not return the first result
     assert calico_reconfigure.retry_condition_fn is retry_on_transient
     assert inspect.iscoroutinefunction(retry_on_transient)  # sync would never see the async task's exception
+
+
+def test_winrm_errors_are_classified():
+    from blocks.windows import WinRMAuthError, WinRMTransientError
+
+    assert is_transient(WinRMTransientError("connection reset"))
+    assert not is_transient(WinRMAuthError("401"))
+
+
+def test_auth_failure_caused_by_a_connection_error_is_not_retried():
+    from blocks.windows import WinRMAuthError
+
+    try:
+        try:
+            raise ConnectionResetError()
+        except ConnectionResetError as inner:
+            raise WinRMAuthError("401") from inner
+    except WinRMAuthError as exc:
+        assert not is_transient(exc)
