@@ -105,7 +105,7 @@ class Namespaces:
 
     async def _finalize_later(self, name: str) -> None:
         try:
-            await self.ctx.clock.sleep(1.0)  # the namespace controller's discovery and deletion passes take a moment
+            await self.ctx.clock.sleep(3.0)  # the namespace controller's discovery and deletion passes take a moment
         finally:
             self._finalizing.discard(name)
         ns = self.ctx.namespace(name)
