@@ -245,6 +245,9 @@ def vxlan_checks(felix: dict[str, Any] | None, env: dict[str, str], daemonset: s
                 continue
             src = f"{env_name}={override} on DaemonSet {ds} (overrides {felix_src})"
             fix = (f"{set_env} {env_name}={good}, or remove the override ({set_env} {env_name}-)")
+            if ns == "calico-system":  # the operator renders this DaemonSet and would undo a direct edit
+                fix = (f"calico-node is rendered by the Tigera operator: remove {env_name} from the operator's "
+                       f"configuration and set FelixConfiguration default {field_name} to {good} instead")
         else:
             value, src = felix_effective, felix_src
             fix = (f"kubectl patch felixconfigurations.crd.projectcalico.org default --type merge "

@@ -182,3 +182,9 @@ def test_plan_without_any_ipv4_pool_fails():
     plan = plan_calico(pools=[pool(cidr="fd00::/48", ipip=None)], felix=felix(), ipam=None, installation=None,
                        calico_node_env={}, calico_node_daemonset=None)
     assert [c.name for c in plan.checks if not c.ok] == ["ipv4-pool"]
+
+
+def test_operator_rendered_daemonset_gets_an_operator_fix():
+    checks, _ = vxlan_checks(felix(), {"FELIX_VXLANVNI": "100"}, "calico-system/calico-node")
+    failed = [c for c in checks if not c.ok]
+    assert failed and "Tigera operator" in failed[0].fix and "set env" not in failed[0].fix
