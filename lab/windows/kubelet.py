@@ -224,6 +224,7 @@ class WindowsKubelet:
             raise ServiceStartFailed("kubelet-service.ps1 not found")
         self.generation += 1
         self._last_status = None
+        host.drop_point("kubelet-start")
         self.rt.run_service("kubelet", self._kubelet_main())
         if self.rt.calico is not None:
             self.rt.calico.kick_pods()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from typing import Any
 
 from lab.windows.dispatch import ErrorRecord, PipelineFailed
@@ -218,7 +219,7 @@ class Installer:
             await self.host.delay("download", 2.0)
             fs.mkdir(SEVEN_ZIP_MODULE)
         url = f"https://dl.k8s.io/v{version.lstrip('v')}/kubernetes-node-windows-amd64.tar.gz"
-        tmp = f"{TEMP_DIR}\\tmp{abs(hash((url, self.host.computer_name))) % 0xFFFF:X}.tar.gz"
+        tmp = f"{TEMP_DIR}\\tmp{zlib.crc32(url.encode()) % 0xFFFF:X}.tar.gz"
         if not await self._download_file(url, tmp, force=True):
             return
         data = fs.read_bytes(tmp)
@@ -273,6 +274,7 @@ class Installer:
                          'record could not be found."'), category="InvalidArgument",
                 fqid="InvalidArchiveFile,Expand-Archive", exception_type="System.IO.InvalidDataException"))
         _extract(self.rt, members, "C:\\")
+        self.host.drop_point("extract")
         return release(version)
 
     def _config_text(self) -> str:
@@ -331,7 +333,7 @@ class Installer:
             if not self.p.get("AutoCreateServiceAccountTokenSecret"):
                 raise throw(" service account token secret does not exist.")
             name = "calico-node-token"
-            tmp = f"{TEMP_DIR}\\tmp{abs(hash(self.host.computer_name)) % 0xFFFF:X}.tmp"
+            tmp = f"{TEMP_DIR}\\tmp{zlib.crc32(namespace.encode()) % 0xFFFF:X}.tmp"
             self.io.host(f"Created temp file {tmp}")
             applied = await kc.apply_token_secret(name, namespace, "calico-node")
             self._kubectl_error(applied, guarded=False)
@@ -521,6 +523,7 @@ async def run_install_calico(rt: HostRuntime, io: ScriptIO) -> None:
     test_configuration(rt, io, env)
     nssm = Nssm(rt, f"{CALICO_ROOT}\\{NSSM_REL_PATH}")
     log_dir = env.get("CALICO_LOG_DIR") or CALICO_ROOT + "\\logs"
+    rt.host.drop_point("install-services")
     io.host("Installing node startup service...")
     rt.host.registry.create_key("HKLM:\\Software\\Tigera\\Calico")
     _install_service(rt, io, nssm, "CalicoNode", "node\\node-service.ps1", "Calico Windows Startup",
@@ -561,6 +564,7 @@ async def start_calico(rt: HostRuntime, io: ScriptIO) -> None:
     host = rt.host
     io.host("Starting Calico...")
     io.host("This may take several seconds if the vSwitch needs to be created.")
+    host.drop_point("start-calico")
     await _start_service(rt, io, "CalicoNode")
     await wait_for_calico_init(rt.calico, io)
     await _start_service(rt, io, "CalicoFelix")

@@ -18,7 +18,7 @@ from .calico import Installer, run_install_calico, run_uninstall_calico, start_c
 from .catalog import identify
 from .kube_services import run_install_kube_services, run_uninstall_kube_services
 from .releases import CALICO_VERSIONS, release
-from .runtime import ScriptExit, ScriptIO, runtime_for
+from .runtime import ScriptExit, ScriptIO, ScriptRun, runtime_for
 
 
 async def _run_shielded(inv: Invocation, body: Callable[[ScriptIO], Awaitable[Any]], *,
@@ -27,17 +27,23 @@ async def _run_shielded(inv: Invocation, body: Callable[[ScriptIO], Awaitable[An
     rt = runtime_for(inv.host)
     io = ScriptIO(inv.streams, stop_on_error=stop_on_error)
 
+    run: ScriptRun | None = None
+
     async def script() -> int:
         try:
             result = await body(io)
         except ScriptExit as exc:
-            return exc.code
-        return result if isinstance(result, int) else 0
+            result = exc.code
+        code = result if isinstance(result, int) else 0
+        if run is not None:
+            run.exit_code = code
+        rt.last_exit_code = code
+        return code
 
     task = inv.host.spawn(script(), name=f"{inv.host.computer_name}:{inv.spec.name}")
-    rt.script_tasks.append(task)
+    run = ScriptRun(inv.spec.name, io, task)
+    rt.script_runs.append(run)
     code = await asyncio.shield(task)
-    rt.last_exit_code = code
     inv.context.extra["LASTEXITCODE"] = code
 
 

@@ -53,6 +53,7 @@ def run_install_kube_services(rt: HostRuntime, io: ScriptIO, service: Any = None
 
         io.error(_not_recognized(f"{CALICO_ROOT}\\kubernetes\\..\\{NSSM_REL_PATH}"))
         return
+    rt.host.drop_point("install-kube-services")
     if svc == "":
         _install(rt, io, "kubelet")
         _install(rt, io, "kube-proxy")

@@ -61,7 +61,8 @@ class ScriptIO:
     def __init__(self, streams: Any, *, stop_on_error: bool = False) -> None:
         self._streams = streams
         self.stop_on_error = stop_on_error
-        self.lines: list[str] = []  # every Write-Host line, for tests and logs
+        self.lines: list[str] = []   # every Write-Host line (the console transcript), for tests and logs
+        self.errors: list[str] = []  # every error record's message, terminating or not
 
     def _safe(self, fn: str, *args: Any) -> None:
         if self._streams is None:
@@ -86,6 +87,7 @@ class ScriptIO:
 
     def error(self, rec: ErrorRecord) -> None:
         """A non-terminating error; terminating under `$ErrorActionPreference = "Stop"`."""
+        self.errors.append(rec.message)
         if self.stop_on_error:
             raise PipelineFailed(rec)
         self._safe("error", rec)
@@ -97,9 +99,26 @@ class ScriptIO:
         for line in [ln for ln in text.splitlines() if ln.strip()]:
             rec = ErrorRecord(message=line, category="NotSpecified", fqid="NativeCommandError",
                               exception_type="System.Management.Automation.RemoteException", target=line)
+            self.errors.append(line)
             if stop:
                 raise PipelineFailed(rec)
             self._safe("error", rec)
+
+
+@dataclass
+class ScriptRun:
+    """One installer script run on the host: what it printed (Write-Host lines, also after the client's connection
+    dropped — the console transcript a real operator would see), its task and its exit code."""
+
+    name: str
+    io: ScriptIO
+    task: asyncio.Task
+    exit_code: int | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        """Every Write-Host line so far."""
+        return self.io.lines
 
 
 @dataclass
@@ -111,7 +130,7 @@ class HostRuntime:
     catalog: Catalog = field(default_factory=lambda: DEFAULT_CATALOG)
     last_exit_code: int = 0
     service_tasks: dict[str, asyncio.Task] = field(default_factory=dict)
-    script_tasks: list[asyncio.Task] = field(default_factory=list)   # installer scripts started, newest last
+    script_runs: list[ScriptRun] = field(default_factory=list)    # installer scripts started, newest last
     kubelet: Any = None                   # lab.windows.kubelet.WindowsKubelet, once attached
     node_runtime: Any = None              # lab.windows.kubelet.WindowsNodeRuntime
     calico: Any = None                    # lab.windows.installers.calico_services.CalicoServices

@@ -183,8 +183,48 @@ async def finish_scripts(node: Any, timeout: float = 30.0) -> list[int]:
 
     rt = runtime_for(node.host)
     async with asyncio.timeout(timeout):
-        return [await t for t in list(rt.script_tasks)]
+        return [await asyncio.shield(r.task) for r in list(rt.script_runs)]
 
+
+@dataclass
+class InstallRun:
+    """One run of install-calico-windows.ps1 as an operator sees it over WinRM, plus the host's transcript."""
+
+    result: Result | None        # what pypsrp returned; None when the connection dropped mid-run
+    dropped: bool
+    lines: list[str]             # every Write-Host line the script printed (the console transcript)
+    exit_code: int | None
+    failure: str | None          # the terminating error's message, if the script failed
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+async def run_installer(remote: Remote, node: Any, path: str = INSTALLER_PATH, **params: Any) -> InstallRun:
+    """Run the installer through pypsrp. Creating the vSwitch drops the WinRM connection (as on a real host); then
+    wait, as an operator would after reconnecting, for the script to finish on the host."""
+    import requests
+
+    from lab.windows.dispatch import PipelineFailed
+    from lab.windows.installers.runtime import runtime_for
+
+    rt = runtime_for(node.host)
+    before = len(rt.script_runs)
+    result, dropped = None, False
+    try:
+        result = await remote.run(path, **params)
+    except requests.exceptions.ConnectionError:
+        dropped = True
+    if len(rt.script_runs) == before:   # refused before it ran (parameter binding)
+        return InstallRun(result, dropped, [], None, result.errors[-1] if result and result.errors else None)
+    run = rt.script_runs[-1]
+    failure = None
+    try:
+        async with asyncio.timeout(30):
+            await asyncio.shield(run.task)
+    except PipelineFailed as exc:
+        failure = exc.record.message
+    return InstallRun(result, dropped, run.lines, run.exit_code, failure)
 
 
 async def wait_file_contains(host: Any, path: str, needle: str, timeout: float = 20.0) -> str:
