@@ -1,8 +1,10 @@
-"""Fixtures for the SSH control plane tests: a small Kubernetes-lab stand-in seeded with the runbook's starting
-Calico state (IPIP pool, Felix `ipipEnabled: true`, no IPAMConfig), and a running `ControlPlaneSSH` on it.
+"""Fixtures for the SSH control plane tests.
 
-The stand-in has what `ControlPlaneSSH` uses of a `KubeLab`: `.store` (the lead's Store with the Calico CRDs),
-`.kubeconfig_path`, `.ca` and, for the `etcd` scenario, `.calico_etcd` (a separate store the API never sees).
+- `kube` / `cp`: the real Kubernetes lab (`KubeLab`, `default` scenario: the runbook's starting point) with the
+  control plane's SSH server on it; `etcd_kube` / `etcd_cp` the same for the `etcd` scenario.
+- `fake_kube` / `fake_cp`: a small stand-in with only what `ControlPlaneSSH` uses of a KubeLab (`.store` with the
+  Calico CRDs, `.kubeconfig_path`, `.ca`), seeded by hand, for calicoctl's output and error details where the
+  exact input objects matter.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.clock import LabClock
+from lab.kube.cluster import KubeLab
 from lab.kube.resources import BUILTIN, CALICO_CRDS, CALICO_GROUP, Registry
 from lab.kube.store import Store
 from lab.shell import Result
@@ -38,8 +42,8 @@ def calico_seed() -> list[tuple[str, dict]]:
 class FakeKube:
     """What the SSH control plane needs of a KubeLab, for tests that must not depend on the API server."""
 
-    def __init__(self, state_dir: Path, *, scenario: str = "default") -> None:
-        self.scenario = scenario
+    def __init__(self, state_dir: Path) -> None:
+        self.scenario = "default"
         self.ca = LabCA(state_dir)
         self.kubeconfig_path = state_dir / "kubeconfig"
         self.kubeconfig_path.write_text(
@@ -48,16 +52,13 @@ class FakeKube:
             "contexts:\n- context: {cluster: kubernetes, user: kubernetes-admin}\n  name: admin\n"
             "current-context: admin\n")
         self.kubeconfig_path.chmod(0o600)
-        etcd = scenario == "etcd"
-        self.registry = Registry(BUILTIN if etcd else BUILTIN + CALICO_CRDS)
+        self.registry = Registry(BUILTIN + CALICO_CRDS)
         self.store = Store(self.registry)
         ns_rt = self.registry.get("", "namespaces")
         for ns in ("default", "kube-system"):
             self.store.create(ns_rt, {"metadata": {"name": ns}})
-        self.calico_etcd = Store(Registry(CALICO_CRDS)) if etcd else None
-        target = self.calico_etcd if etcd else self.store
         for plural, obj in calico_seed():
-            target.create(target.registry.get(CALICO_GROUP, plural), obj)
+            self.store.create(self.registry.get(CALICO_GROUP, plural), obj)
 
     def add_pod(self, name: str, ip: str, *, host_network: bool = False, node: str = "k8s-lw") -> None:
         self.store.create(self.registry.get("", "pods"), {
@@ -72,23 +73,59 @@ def fake_kube(tmp_path: Path) -> FakeKube:
 
 
 @pytest.fixture
-def etcd_kube(tmp_path: Path) -> FakeKube:
-    return FakeKube(tmp_path, scenario="etcd")
-
-
-@pytest.fixture
-async def cp(fake_kube: FakeKube, tmp_path: Path):
-    """A running control plane over the runbook-state stand-in."""
+async def fake_cp(fake_kube: FakeKube, tmp_path: Path):
+    """A running control plane over the hand-seeded stand-in."""
     server = await ControlPlaneSSH.start(fake_kube, state_dir=tmp_path)
     yield server
     await server.stop()
 
 
+async def _kubelab(scenario: str, state_dir: Path):
+    kube = await KubeLab.start(scenario=scenario, state_dir=state_dir, clock=LabClock(0.01), ca=LabCA(state_dir))
+    try:
+        server = await ControlPlaneSSH.start(kube, state_dir=state_dir)
+    except BaseException:
+        await kube.stop()
+        raise
+    return kube, server
+
+
 @pytest.fixture
-async def etcd_cp(etcd_kube: FakeKube, tmp_path: Path):
-    server = await ControlPlaneSSH.start(etcd_kube, state_dir=tmp_path)
-    yield server
+async def lab_default(tmp_path: Path):
+    kube, server = await _kubelab("default", tmp_path)
+    yield kube, server
     await server.stop()
+    await kube.stop()
+
+
+@pytest.fixture
+async def lab_etcd(tmp_path: Path):
+    kube, server = await _kubelab("etcd", tmp_path)
+    yield kube, server
+    await server.stop()
+    await kube.stop()
+
+
+@pytest.fixture
+def kube(lab_default):
+    """The Kubernetes lab in the runbook's starting state."""
+    return lab_default[0]
+
+
+@pytest.fixture
+def cp(lab_default) -> ControlPlaneSSH:
+    """k8s-m's SSH server on `kube`."""
+    return lab_default[1]
+
+
+@pytest.fixture
+def etcd_kube(lab_etcd):
+    return lab_etcd[0]
+
+
+@pytest.fixture
+def etcd_cp(lab_etcd) -> ControlPlaneSSH:
+    return lab_etcd[1]
 
 
 async def sh(cp: ControlPlaneSSH, command: str, stdin: bytes = b"") -> Result:
