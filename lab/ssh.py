@@ -103,16 +103,40 @@ class _RootSFTP(asyncssh.SFTPServer):
             path = self._lab.fs.home.encode() + b"/" + path
         return super().map_path(path)
 
+    def _shown(self, path: bytes) -> str:
+        text = path.decode("utf-8", "replace")
+        if text == "~" or text.startswith("~/"):
+            text = self._lab.fs.home + text[1:]
+        return self._lab.fs.normalize(text)
+
+    def _sftp_error(self, path: bytes, exc: OSError) -> asyncssh.SFTPError:
+        """The OS error with the emulated path in its message, never the lab machine's."""
+        reason = exc.strerror or str(exc)
+        cls = {FileNotFoundError: asyncssh.SFTPNoSuchFile,
+               PermissionError: asyncssh.SFTPPermissionDenied}.get(type(exc), asyncssh.SFTPFailure)
+        return cls(f"{reason}: {self._shown(path)}")
+
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         mode = "write" if pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT) else "read"
-        shown = self._lab.fs.normalize(path.decode("utf-8", "replace"))
         try:
             handle = super().open(path, pflags, attrs)
-        except OSError:
-            self._lab._record(f"sftp {mode} {shown}", 1, self._user, kind="sftp")
-            raise
-        self._lab._record(f"sftp {mode} {shown}", 0, self._user, kind="sftp")
+        except OSError as e:
+            self._lab._record(f"sftp {mode} {self._shown(path)}", 1, self._user, kind="sftp")
+            raise self._sftp_error(path, e) from None
+        self._lab._record(f"sftp {mode} {self._shown(path)}", 0, self._user, kind="sftp")
         return handle
+
+    def stat(self, path: bytes):
+        try:
+            return super().stat(path)
+        except OSError as e:
+            raise self._sftp_error(path, e) from None
+
+    def lstat(self, path: bytes):
+        try:
+            return super().lstat(path)
+        except OSError as e:
+            raise self._sftp_error(path, e) from None
 
     def exit(self) -> None:
         # sshd reports the sftp-server's exit status; OpenSSH's scp (SFTP mode) fails without one.
@@ -156,6 +180,9 @@ class ControlPlaneSSH:
         self.private_key_file.write_bytes(self._client_key.export_private_key("openssh"))
         self.private_key_file.chmod(0o600)
         self.public_key_file.write_bytes(self._client_key.export_public_key("openssh"))
+        for directory, mode in (("/root", 0o700), ("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/home", 0o755)):
+            self.fs.local(directory).mkdir(parents=True, exist_ok=True)
+            self.fs.local(directory).chmod(mode)
         self.sync_files()
         self._server = await asyncssh.listen(
             host, 0, server_host_keys=[self._host_key], server_factory=lambda: _Auth(self),

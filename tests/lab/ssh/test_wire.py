@@ -150,3 +150,20 @@ async def test_a_session_without_a_command_runs_the_script_on_stdin(fake_cp):
     assert (code, out, err) == (0, b"k8s-m\nSuccessfully set StrictAffinity to: true\n", b"")
     assert [(r.command, r.kind, r.changed) for r in fake_cp.records] == [
         ("hostname", "shell", False), ("calicoctl ipam configure --strictaffinity=true", "shell", True)]
+
+
+async def test_a_file_put_over_sftp_is_what_calicoctl_apply_reads(fake_cp, fake_kube, tmp_path):
+    manifest = tmp_path / "pool.yaml"
+    manifest.write_text("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: windows-pool\n"
+                        "spec:\n  cidr: 10.250.0.0/16\n  vxlanMode: Always\n")
+    async with asyncssh.connect(fake_cp.host, **asyncssh_options(fake_cp)) as conn:
+        async with conn.start_sftp_client() as sftp:
+            await sftp.put(str(manifest), "/tmp/pool.yaml")
+            with pytest.raises(asyncssh.SFTPNoSuchFile, match="^No such file or directory: /etc/nope$"):
+                await sftp.get("/etc/nope", str(tmp_path / "nope"))
+        applied = await conn.run("calicoctl apply -f /tmp/pool.yaml", check=False)
+    assert (applied.exit_status, applied.stdout) == (0, "Successfully applied 1 'IPPool' resource(s)\n")
+    rt = fake_kube.registry.get("crd.projectcalico.org", "ippools")
+    assert fake_kube.store.get(rt, None, "windows-pool")["spec"]["vxlanMode"] == "Always"
+    assert [(r.command, r.exit_code) for r in fake_cp.records] == [
+        ("sftp write /tmp/pool.yaml", 0), ("calicoctl apply -f /tmp/pool.yaml", 0)]
