@@ -20,11 +20,11 @@ import logging
 import os
 import tempfile
 import uuid
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Queue
-from typing import Any, AsyncIterator, Callable, Literal, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterator, Literal, TypeVar
 
 import requests
 from prefect.blocks.core import Block
@@ -445,7 +445,8 @@ class PowerShellSession:
                 fd, path = tempfile.mkstemp(dir=d)
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
-                self._client.copy(path, remote_path)
+                with _remote_failure(f"copy to {remote_path}"):
+                    self._client.copy(path, remote_path)
 
         await self._call(f"copy to {remote_path}", do)
 
@@ -455,11 +456,24 @@ class PowerShellSession:
             assert self._client is not None
             with tempfile.TemporaryDirectory(prefix="winrm-fetch-") as d:
                 dest = os.path.join(d, "data")
-                self._client.fetch(remote_path, dest)
+                with _remote_failure(f"fetch {remote_path}"):
+                    self._client.fetch(remote_path, dest)
                 with open(dest, "rb") as f:
                     return f.read()
 
         return await self._call(f"fetch {remote_path}", do)
+
+
+@contextmanager
+def _remote_failure(command: str) -> Iterator[None]:
+    """`Client.copy`/`fetch` report a failed remote pipeline as a bare `WinRMError` ("Failed to fetch file x: ...");
+    that is a remote command error (e.g. the file does not exist), not a transport problem."""
+    try:
+        yield
+    except WinRMError as exc:
+        if type(exc) is not WinRMError:  # transport, auth, WSMan faults: mapped by the caller
+            raise
+        raise RemoteCommandError(command, [RemoteErrorRecord(message=str(exc))]) from None
 
 
 def _host_lines(streams: Any) -> list[str]:

@@ -178,9 +178,9 @@ def _digest(data: bytes | str | None) -> str:
 
 
 async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, settings: JoinSettings,
-                            node_name: str, server: str) -> list[Check]:
+                            node_name: str, server: str, *, kubeconfig_present: bool = True) -> list[Check]:
     """Is the intended node credential in place? (reads the files; keeps only digests and identities)"""
-    current = await _current_file(ps, creds.NODE_KUBECONFIG)
+    current = await _current_file(ps, creds.NODE_KUBECONFIG) if kubeconfig_present else None
     if not settings.least_privilege:
         want = creds.flatten_kubeconfig(cluster.kubeconfig.get_secret_value(), cluster.context) \
             if cluster.kubeconfig is not None else None
@@ -267,7 +267,8 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
 
             state = await read_calico_state(ps)
             drift = calico_drift(state, cf)
-            cred_checks = await credential_checks(ps, cluster, settings, node_name, server)
+            cred_checks = await credential_checks(ps, cluster, settings, node_name, server,
+                                                 kubeconfig_present=state.kubeconfig_present)
             if not drift and all(c.ok for c in cred_checks):
                 logger.info("Calico %s already runs on %s as intended (vxlan); nothing to do",
                             state.installed_version or cf.calico_version, node_name)

@@ -51,7 +51,9 @@ async def calico_state(host):
         return await read_calico_state(ps)
 
 
-SETTINGS = JoinSettings(calico_start_timeout_s=120, node_ready_timeout_s=120)
+# The default scenario's ClusterInformation says v3.22.1, but the lab's download catalog serves only the newest
+# patch of each minor (3.22.5): pin the version the lab can serve (reported to the lead).
+SETTINGS = JoinSettings(calico_version="3.22.5", calico_start_timeout_s=120, node_ready_timeout_s=120)
 
 
 async def test_prereqs_pass_on_a_default_host():

@@ -78,8 +78,9 @@ async def test_copy_and_fetch_bytes_round_trip(wire):
         await ps.copy_bytes(data, "c:\\k\\config")
         assert wire.host.fs.files["c:\\k\\config"] == data
         assert await ps.fetch_bytes("c:\\k\\config") == data
-        with pytest.raises(RemoteCommandError.__mro__[1]):  # WindowsHostError: missing file
+        with pytest.raises(RemoteCommandError) as info:
             await ps.fetch_bytes("c:\\nope")
+        assert "does not exist" in info.value.errors[0].message
 
 
 async def test_ca_bundle_file_is_private_and_removed(wire):
