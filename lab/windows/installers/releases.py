@@ -16,9 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: Every release the lab's download catalog serves (newest patch of each minor the project supports).
-CALICO_VERSIONS: tuple[str, ...] = (
+#: The newest patch of each minor the project supports.
+NEWEST_PATCHES: tuple[str, ...] = (
     "3.21.6", "3.22.5", "3.23.5", "3.24.6", "3.25.2", "3.26.4", "3.27.4", "3.28.2", "3.29.1", "3.30.3",
+)
+#: Every release the lab's download catalog serves: each patch release of those minors, as on GitHub (a cluster
+#: runs whatever patch it was installed with, e.g. v3.22.1, and the Windows node must match it).
+CALICO_VERSIONS: tuple[str, ...] = tuple(
+    f"{v.rsplit('.', 1)[0]}.{patch}" for v in NEWEST_PATCHES for patch in range(int(v.rsplit(".", 1)[1]) + 1)
 )
 
 
