@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from blocks.kubernetes import KubernetesCluster
 from blocks.settings import JoinSettings
@@ -210,7 +211,9 @@ async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, s
 
 
 # ----------------------------------------------------------------------------------------------- the task
-@task(name="install_calico_windows", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient)
+# NO_CACHE: every run must really look at the host and cluster (and the inputs hold secrets).
+@task(name="install_calico_windows", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient,
+      cache_policy=NO_CACHE)
 async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, settings: JoinSettings | None = None,
                                  facts: StepResult | Mapping[str, Any] | None = None, *,
                                  plan: bool = False) -> StepResult:

@@ -8,6 +8,7 @@ would fail on them); services already Running are left alone, so a second run se
 from __future__ import annotations
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from blocks.windows import WindowsHost
 
@@ -19,7 +20,9 @@ INSTALL_KUBE_SERVICES = f"{CALICO_ROOT}\\kubernetes\\install-kube-services.ps1"
 SERVICES = ("kubelet", "kube-proxy")
 
 
-@task(name="install_kube_services", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient)
+# NO_CACHE: every run must really look at the host and cluster (and the inputs hold secrets).
+@task(name="install_kube_services", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient,
+      cache_policy=NO_CACHE)
 async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_timeout_s: float = 120.0
                                 ) -> StepResult:
     """Install (if missing) and start the kubelet and kube-proxy services on `host`.

@@ -6,6 +6,7 @@ from typing import Any
 
 from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from blocks.kubernetes import KubernetesCluster
 from blocks.windows import WindowsHost
@@ -63,7 +64,9 @@ async def recent_events(api: kclient.ApiClient, node_name: str, limit: int = 15)
     return [f"{e.type} {e.reason}: {e.message}" for e in items[-limit:]]
 
 
-@task(name="wait_node_ready", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient)
+# NO_CACHE: every run must really look at the host and cluster (and the inputs hold secrets).
+@task(name="wait_node_ready", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient,
+      cache_policy=NO_CACHE)
 async def wait_node_ready(cluster: KubernetesCluster, node_name: str, *, timeout_s: float = 600.0,
                           host: WindowsHost | None = None, plan: bool = False) -> StepResult:
     """Watch Node `node_name` (the lowercased hostname) until its Ready condition is True.

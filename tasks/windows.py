@@ -16,6 +16,7 @@ import re
 from typing import Any, Mapping
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from blocks.windows import WindowsHost
 
@@ -184,6 +185,14 @@ def summarize_facts(facts: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def api_server_endpoint(server_url: str) -> tuple[str, int]:
+    """(host, port) of an API server URL such as `KubernetesCluster.server_url()`, for windows_prereqs."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(server_url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 async def gather_node_facts(session: Any, api_server_host: str, api_server_port: int) -> dict[str, Any]:
     """Run Get-WindowsNodeFacts once and return its single object as a dict."""
     out = await session.run_script("Get-WindowsNodeFacts", ApiServerHost=api_server_host,
@@ -194,7 +203,9 @@ async def gather_node_facts(session: Any, api_server_host: str, api_server_port:
     return facts
 
 
-@task(name="windows_prereqs", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient)
+# NO_CACHE: every run must really look at the host and cluster (and the inputs hold secrets).
+@task(name="windows_prereqs", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient,
+      cache_policy=NO_CACHE)
 async def windows_prereqs(host: WindowsHost, api_server_host: str, api_server_port: int = 6443, *,
                           min_free_gb: float = DEFAULT_MIN_FREE_GB, plan: bool = False) -> StepResult:
     """Check that `host` can join as a Calico VXLAN Windows node; create `c:\\k` if missing.

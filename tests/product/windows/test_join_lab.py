@@ -104,6 +104,9 @@ async def test_join_ends_ready_with_vxlan_and_a_second_run_changes_nothing(caplo
         assert state.status("CalicoConfd") == "absent"
         assert state.running("kubelet", "kube-proxy")
         assert first["wait_node_ready"].facts["os_image"]
+        # The runbook's way (default mode): the admin kubeconfig is the node's credential.
+        assert lab.kube.authenticate_kubeconfig(node.host.fs.read_bytes("c:\\k\\config").decode()) == \
+            "kubernetes-admin"
 
         host_mutations = len(node.records.mutations())
         api_mutations = lab.kube.requests.count(mutating=True)
@@ -148,7 +151,8 @@ async def test_winrm_drop_during_hns_creation_is_survived():
         assert (await calico_state(host)).calico_running
 
 
-async def test_least_privilege_leaves_no_admin_credential_on_the_host():
+async def test_least_privilege_leaves_no_admin_credential_on_the_host(caplog):
+    caplog.set_level(logging.DEBUG)
     async with Lab(windows=1) as lab:
         host, cluster = lab_blocks(lab)
         node = lab.windows_host(NODE)
@@ -168,3 +172,76 @@ async def test_least_privilege_leaves_no_admin_credential_on_the_host():
         again = await join(host, cluster, settings)
         assert {r.status for r in again.values()} == {"unchanged"}
         assert len(node.records.mutations()) == mutations
+        # Neither the node's private key nor the password reached the client-side logs.
+        import yaml
+
+        key_data = yaml.safe_load(config)["users"][0]["user"]["client-key-data"]
+        text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("psrpcore", "lab")))
+        for secret in (key_data[:40], host.password.get_secret_value(), lab.kube.admin_token):
+            assert secret not in text
+
+
+async def test_installer_token_is_scoped_to_what_the_installer_reads():
+    from kubernetes.aio import client as kclient
+    from kubernetes.aio.client.exceptions import ApiException
+    from pydantic import SecretStr
+
+    from blocks.kubernetes import KubernetesCluster
+    from tasks.credentials import cluster_ca_pem, installer_kubeconfig
+
+    async with Lab(windows=0) as lab:
+        _, cluster = lab_blocks_cluster_only(lab)
+        admin_text = cluster.kubeconfig.get_secret_value()
+        async with cluster.get_client() as api:
+            text = await installer_kubeconfig(api, server=cluster.server_url(), ca_pem=cluster_ca_pem(admin_text),
+                                              calico_namespace="kube-system", creates_token_secret=False)
+        assert lab.kube.authenticate_kubeconfig(text) == \
+            "system:serviceaccount:kube-system:calico-windows-installer"
+        scoped = KubernetesCluster(kubeconfig=SecretStr(text))
+        async with scoped.get_client() as api:
+            core = kclient.CoreV1Api(api)
+            secrets = await core.list_namespaced_secret("kube-system",
+                                                        field_selector="type=kubernetes.io/service-account-token")
+            assert secrets.items is not None
+            for forbidden in (core.list_node(), core.list_namespaced_secret("default"),
+                              core.delete_namespaced_secret("anything", "kube-system")):
+                with pytest.raises(ApiException) as info:
+                    await forbidden
+                assert info.value.status == 403
+
+
+def lab_blocks_cluster_only(lab):
+    from blocks.kubernetes import KubernetesCluster
+
+    return None, KubernetesCluster.from_file(lab.describe()["kubeconfig"])
+
+
+async def test_wrong_password_fails_fast_as_an_auth_error():
+    from blocks.windows import WinRMAuthError
+
+    async with Lab(windows=1, faults={NODE: {"wrong_password": True}}) as lab:
+        host, cluster = lab_blocks(lab)
+        with disable_run_logger(), pytest.raises(WinRMAuthError) as info:
+            await windows_prereqs.fn(host, *api_endpoint(cluster))
+        assert host.password.get_secret_value() not in str(info.value)
+
+
+async def test_node_not_ready_report_carries_conditions_events_and_log_tails():
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        await reconfigure(cluster)
+        api_host, api_port = api_endpoint(cluster)
+        with disable_run_logger():
+            pre = await windows_prereqs.fn(host, api_host, api_port)
+            await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            async with host.open_session() as ps:  # break kubelet's credential
+                await ps.copy_bytes(b"apiVersion: v1\nkind: Config\n", "c:\\k\\config")
+            await install_kube_services.fn(host)
+            with pytest.raises(StepFailed) as info:
+                await wait_node_ready.fn(cluster, NODE, timeout_s=1.5, host=host)
+        result = info.value.result
+        assert [c.name for c in result.failed_checks] == ["node-ready"]
+        assert result.failed_checks[0].observed == "node not registered"
+        assert "events" in result.facts
+        assert "kubeconfig" in result.facts["log_Kubelet"]
+        assert result.facts["log_CalicoNode"]  # Calico's log tail is there too

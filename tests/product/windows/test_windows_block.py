@@ -115,12 +115,22 @@ def test_error_mapping():
     assert isinstance(map_winrm_error(WinRMTransportError("http", 400, "bad"), "x"), WinRMProtocolError)
 
 
-def test_transient_winrm_errors_are_retried_by_the_task_policy():
-    from tasks.retry import is_transient
+async def test_the_task_retry_policy_retries_only_transient_winrm_errors():
+    """The tasks' async retry_condition_fn, fed real Prefect Failed states."""
+    from prefect.states import exception_to_failed_state
 
-    assert is_transient(WinRMTransientError("reset"))
-    assert not is_transient(WinRMAuthError("401"))
-    assert not is_transient(RemoteCommandError("Get-Item", [RemoteErrorRecord("nope")]))
+    from tasks.results import StepFailed, StepResult
+    from tasks.retry import retry_on_transient
+
+    async def retried(exc: BaseException) -> bool:
+        return await retry_on_transient(None, None, await exception_to_failed_state(exc))
+
+    assert await retried(WinRMTransientError("connection reset"))
+    assert await retried(map_winrm_error(WinRMTransportError("http", 503, ""), "x"))
+    assert not await retried(WinRMAuthError("401"))
+    assert not await retried(WinRMCertificateError("untrusted"))
+    assert not await retried(RemoteCommandError("Get-Item", [RemoteErrorRecord("nope")]))
+    assert not await retried(StepFailed(StepResult(step="windows_prereqs", target="h", status="failed")))
 
 
 def test_shipped_script_names_are_confined_to_tasks_ps():
