@@ -381,6 +381,36 @@ class Authorizer:
                          f'API group "{a.group}" {scope}', details=details)
 
 
+def impersonation_requests(user: str, groups: list[str], uid: str, extra: dict[str, list[str]]) -> list[Attributes]:
+    """The `impersonate` checks a request with Impersonate-* headers needs (as the real server makes them)."""
+    checks: list[Attributes] = []
+    if user.startswith("system:serviceaccount:"):
+        parts = user.split(":")
+        ns, name = (parts[2], parts[3]) if len(parts) == 4 else ("", user)
+        checks.append(Attributes("impersonate", "", "serviceaccounts", "", ns, name))
+    else:
+        checks.append(Attributes("impersonate", "", "users", "", "", user))
+    checks += [Attributes("impersonate", "", "groups", "", "", g) for g in groups]
+    if uid:
+        checks.append(Attributes("impersonate", "authentication.k8s.io", "uids", "", "", uid))
+    for key, values in extra.items():
+        checks += [Attributes("impersonate", "authentication.k8s.io", "userextras", key, "", v) for v in values]
+    return checks
+
+
+def impersonated(user: str, groups: list[str], uid: str, extra: dict[str, list[str]]) -> UserInfo:
+    """The user a request acts as after impersonation (authenticated users get system:authenticated)."""
+    all_groups = list(groups)
+    if user.startswith("system:serviceaccount:") and len(user.split(":")) == 4:
+        ns = user.split(":")[2]
+        for g in ("system:serviceaccounts", f"system:serviceaccounts:{ns}"):
+            if g not in all_groups:
+                all_groups.append(g)
+    if user != "system:anonymous" and "system:authenticated" not in all_groups:
+        all_groups.append("system:authenticated")
+    return UserInfo(user, tuple(all_groups), uid, dict(extra))
+
+
 # --- bootstrap policy ----------------------------------------------------------------------------------------
 def _role(name: str, rules: list[Obj], kind: str = "ClusterRole", namespace: str | None = None) -> Obj:
     meta: Obj = {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
@@ -421,7 +451,8 @@ def bootstrap_policy() -> list[tuple[str, Obj]]:
         ("clusterroles", _role("system:public-info-viewer", [{"nonResourceURLs": public, "verbs": ["get"]}])),
         ("clusterroles", _role("system:basic-user", [
             {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews",
-                                                                  "selfsubjectrulesreviews"], "verbs": ["create"]}])),
+                                                                  "selfsubjectrulesreviews"], "verbs": ["create"]},
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}])),
         ("clusterroles", _role("view", [
             {"apiGroups": [""], "resources": [r for r in _NS_RESOURCES if r != "secrets"], "verbs": _READ},
             {"apiGroups": ["apps"], "resources": ["deployments", "daemonsets", "replicasets"], "verbs": _READ},

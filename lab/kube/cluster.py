@@ -24,6 +24,7 @@ from .discovery import OpenAPI
 from .errors import AlreadyExists
 from .exec import ExecResult, ExecRuntime, command_not_found
 from .requestlog import RequestLog
+from .reviews import REVIEW_TYPES
 from .resources import Registry, ResourceType, crd_for
 from .server import ApiServer
 from .store import Store
@@ -67,6 +68,8 @@ class KubeLab:
         self.ca = ca
         self.host = host
         self.registry = Registry()
+        for rt in REVIEW_TYPES:
+            self.registry.add(rt)
         self.store = Store(self.registry)
         self.admin_token = secrets.token_urlsafe(32)
         self.requests = RequestLog()

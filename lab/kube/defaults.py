@@ -308,6 +308,16 @@ _BUILTIN_DEFAULTS: dict[tuple[str, str], Callable[[str, Obj, Obj | None], Obj]] 
 }
 
 
+# Built-in kinds whose objects carry no metadata.generation on a real server.
+_NO_GENERATION = frozenset({
+    ("", "configmaps"), ("", "secrets"), ("", "serviceaccounts"), ("", "endpoints"), ("", "events"),
+    ("", "namespaces"), ("", "nodes"), ("", "services"), ("", "pods"), ("coordination.k8s.io", "leases"),
+    ("certificates.k8s.io", "certificatesigningrequests"), ("rbac.authorization.k8s.io", "clusterroles"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"), ("rbac.authorization.k8s.io", "roles"),
+    ("rbac.authorization.k8s.io", "rolebindings"),
+})
+
+
 # --- Calico and operator validation --------------------------------------------------------------------------
 _MODES = ("Always", "CrossSubnet", "Never")
 
@@ -431,6 +441,8 @@ class Admission:
             return obj
         meta = obj.get("metadata") or {}
         name = meta.get("name", "")
+        if rt.key in _NO_GENERATION:
+            meta.pop("generation", None)
         fn = _BUILTIN_DEFAULTS.get(rt.key)
         if fn is not None:
             obj = fn(op, obj, old) or obj

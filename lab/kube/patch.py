@@ -337,10 +337,7 @@ def server_side_apply(live: Obj | None, applied: Obj, schema: Schema | None, *, 
         for e, path in conflicts:
             e["fieldsV1"] = _without(e.get("fieldsV1") or {}, path)
         if mine is not None:
-            for path in _leaves(mine.get("fieldsV1") or {}):
-                if not _contains(new_fields, path) and not any(_contains(e.get("fieldsV1") or {}, path)
-                                                              for e in others):
-                    _remove_path(base, path, schema)
+            _prune(base, mine.get("fieldsV1") or {}, new_fields, [e.get("fieldsV1") or {} for e in others], ())
 
     merged = _apply_merge(base, applied, schema)
     entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now,
@@ -415,6 +412,24 @@ def _field_node(v: Any, schema: Schema | None) -> dict:
         if ltype == "set":
             return {"v:" + json.dumps(e, separators=(",", ":")): {} for e in v}
     return {}
+
+
+def _prune(obj: Obj, prev: dict, new: dict, others: list[dict], path: tuple) -> None:
+    """Remove from `obj` what the manager owned (`prev`) and no longer applies (`new`), sparing whatever another
+    applier owns."""
+    for key, sub in prev.items():
+        if key == ".":
+            continue
+        p = path + (key,)
+        if key in new:
+            if sub:
+                _prune(obj, sub, new[key] or {}, others, p)
+            continue
+        if any(_contains(t, p) for t in others):
+            if sub:
+                _prune(obj, sub, {}, others, p)
+            continue
+        _remove_path(obj, p, None)
 
 
 def _leaves(tree: dict, prefix: tuple = ()) -> list[tuple]:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import discovery, exec as kexec, patch as kpatch, tables, watch as kwatch
-from .auth import Attributes, UserInfo
+from . import discovery, exec as kexec, patch as kpatch, protobuf, reviews, tables, watch as kwatch
+from .auth import Attributes, UserInfo, impersonated, impersonation_requests
 from .defaults import RequestContext, current_request
 from .errors import (AlreadyExists, ApiError, BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, Unauthorized,
                      UnsupportedMediaType)
@@ -201,7 +201,25 @@ class ApiServer:
         user = self.kube.authn.authenticate(bearer, peercert)
         if user is None:
             raise Unauthorized("Unauthorized")
-        return user
+        return self._impersonate(request, user)
+
+    def _impersonate(self, request: web.Request, user: UserInfo) -> UserInfo:
+        h = request.headers
+        as_user = h.get("Impersonate-User")
+        groups = h.getall("Impersonate-Group", [])
+        uid = h.get("Impersonate-Uid", "")
+        extra: dict[str, list[str]] = {}
+        for key, value in h.items():
+            if key.lower().startswith("impersonate-extra-"):
+                extra.setdefault(key[len("impersonate-extra-"):].lower(), []).append(value)
+        if as_user is None:
+            if groups or uid or extra:
+                raise BadRequest("requested impersonation of groups, uid or extra without impersonating a user")
+            return user
+        for attrs in impersonation_requests(as_user, groups, uid, extra):
+            if not self.kube.authz.allowed(user, attrs):
+                raise self.kube.authz.forbidden(user, attrs)
+        return impersonated(as_user, groups, uid, extra)
 
     def _authorize(self, user: UserInfo, info: RequestInfo) -> None:
         if info.resource_request:
@@ -233,6 +251,12 @@ class ApiServer:
             return await self._token(request, rt, info)
         if info.subresource == "scale":
             return await self._scale(request, rt, info, user)
+        if rt.key in reviews.REVIEW_KEYS:
+            if info.verb != "create" or info.name is not None:
+                raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            body = self._check_kind(rt, await self._body(request))
+            return json_response(reviews.review(rt, body, user, info.namespace, authn=self.kube.authn,
+                                                authz=self.kube.authz), 201)
         if rt.namespaced and info.namespace is None and info.verb not in ("list", "watch"):
             if not (rt.key == ("", "namespaces")):
                 raise _not_found_path()
@@ -318,9 +342,12 @@ class ApiServer:
         try:
             if ctype in ("application/yaml", kpatch.APPLY_PATCH):
                 return yaml.safe_load(raw)
-            if ctype.startswith("application/vnd.kubernetes.protobuf") or ctype == kpatch.APPLY_PATCH_CBOR:
-                raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media '
-                                           f'types include: application/json, application/yaml')
+            if ctype == protobuf.CONTENT_TYPE:
+                return protobuf.decode(raw)
+            if ctype not in (_JSON, "") and not ctype.endswith("+json"):
+                raise UnsupportedMediaType("the body of the request was in an unknown format - accepted media "
+                                           "types include: application/json, application/yaml, "
+                                           "application/vnd.kubernetes.protobuf")
             return json.loads(raw)
         except (ValueError, yaml.YAMLError) as exc:
             raise BadRequest(f"the body of the request could not be decoded: {exc}") from None
