@@ -114,6 +114,25 @@ class RemoteCommandError(WindowsHostError):
         super().__init__(f"{command}: {first}{more}")
 
 
+@dataclass
+class CommandResult:
+    """Everything one command produced: output objects (plain Python), error records, whether the pipeline
+    failed (terminating error), and what it printed to the host (Write-Host and warnings)."""
+
+    command: str
+    output: list[Any]
+    errors: list[RemoteErrorRecord]
+    failed: bool = False
+    host_output: list[str] | None = None
+
+    def raise_on_errors(self) -> "CommandResult":
+        """Raise RemoteCommandError if the pipeline failed or wrote error records; else return self."""
+        if self.failed or self.errors:
+            raise RemoteCommandError(self.command, self.errors or [RemoteErrorRecord("the pipeline failed")],
+                                     self.output)
+        return self
+
+
 # PowerShell's System.Management.Automation.ErrorCategory, by value.
 _ERROR_CATEGORIES = [
     "NotSpecified", "OpenError", "CloseError", "DeviceError", "DeadlockDetected", "InvalidArgument",
@@ -404,15 +423,27 @@ class PowerShellSession:
         output objects as plain Python. A parameter value of `True` is sent as `-Name:$true` (switches).
 
         Raises RemoteCommandError if the pipeline failed or wrote error records."""
-        return await self._call(command, lambda: self._invoke_sync(command, command, False, parameters))
+        return (await self.invoke(command, **parameters)).raise_on_errors().output
 
     async def run_script(self, name: str, /, **parameters: Any) -> list[Any]:
         """Run the shipped script `tasks/ps/<name>.ps1` (its exact text) with named parameters; return its
         output objects as plain Python. Raises RemoteCommandError like `run`."""
         text = load_script(name)
-        return await self._call(name, lambda: self._invoke_sync(name, text, True, parameters))
+        result = await self._call(name, lambda: self._invoke_sync(name, text, True, parameters))
+        return result.raise_on_errors().output
 
-    def _invoke_sync(self, label: str, command: str, is_script: bool, parameters: dict[str, Any]) -> list[Any]:
+    async def invoke(self, command: str, /, **parameters: Any) -> "CommandResult":
+        """Like `run`, but non-terminating error records do not raise: they come back in the result with the
+        output and host output, for commands whose scripts tolerate errors by design (e.g. the Calico installer
+        runs `kubectl get ns calico-system`, expecting NotFound on stderr, which a remote session turns into an
+        error record). A pipeline that *failed* (terminating error) still raises RemoteCommandError."""
+        result = await self._call(command, lambda: self._invoke_sync(command, command, False, parameters))
+        if result.failed:
+            result.raise_on_errors()
+        return result
+
+    def _invoke_sync(self, label: str, command: str, is_script: bool,
+                     parameters: dict[str, Any]) -> "CommandResult":
         assert self._pool is not None
         ps = PowerShell(self._pool)
         if is_script:
@@ -424,16 +455,14 @@ class PowerShellSession:
         self.last_host_output = []
         ps.invoke()
         self.last_host_output = _host_lines(ps.streams)
-        output = [to_plain(o) for o in ps.output]
-        errors = [error_record_from_pypsrp(r) for r in ps.streams.error]
-        failed = ps.had_errors
+        result = CommandResult(command=label, output=[to_plain(o) for o in ps.output],
+                               errors=[error_record_from_pypsrp(r) for r in ps.streams.error],
+                               failed=bool(ps.had_errors), host_output=list(self.last_host_output))
         try:
             ps.close()
         except WinRMError:
             pass  # the pipeline is finished either way; the server reaps it with the pool
-        if failed or errors:
-            raise RemoteCommandError(label, errors or [RemoteErrorRecord("the pipeline failed")], output)
-        return output
+        return result
 
     # ---- files
     async def copy_bytes(self, data: bytes, remote_path: str) -> None:
@@ -514,7 +543,8 @@ def load_script(name: str) -> str:
 
 
 __all__ = [
-    "WindowsHost", "PowerShellSession", "RemoteCommandError", "RemoteErrorRecord", "WinRMTransientError",
+    "WindowsHost", "PowerShellSession", "CommandResult", "RemoteCommandError", "RemoteErrorRecord",
+    "WinRMTransientError",
     "WinRMAuthError", "WinRMCertificateError", "WinRMProtocolError", "WindowsHostError", "to_plain",
     "map_winrm_error", "load_script",
 ]

@@ -135,6 +135,13 @@ def calico_drift(state: CalicoNodeState, cf: ClusterFacts) -> list[str]:
     return drift
 
 
+def reinstall_reasons(state: CalicoNodeState, cf: ClusterFacts) -> list[str]:
+    """The part of the drift only a (re)install fixes: not installed, another release, another config, BGP.
+    (Services merely stopped or still initialising are started/waited for instead.)"""
+    return [d for d in calico_drift(state, cf)
+            if not (d == state.describe_services("CalicoNode", "CalicoFelix") or "initialising" in d)]
+
+
 def installer_parameters(cf: ClusterFacts, settings: JoinSettings) -> dict[str, str]:
     """Named parameters for install-calico-windows.ps1 (only ones every supported release accepts)."""
     params = {
@@ -282,17 +289,22 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
 
             rec.checks.extend(c for c in cred_checks if c.ok)  # failed ones are what this step fixes
             cred_ok = {c.name: c.ok for c in cred_checks}
-            if drift:
+            reinstall = reinstall_reasons(state, cf)
+            if reinstall:
                 logger.info("%s Calico %s (vxlan) on %s: %s", "Would install" if plan else "Installing",
                             cf.calico_version, node_name, "; ".join(drift))
                 await _install(ps, api, cluster, settings, cf, state, drift, server, rec,
                                admin_in_place=cred_ok.get("node-kubeconfig", False))
+            elif drift:
+                logger.info("Calico %s is installed as intended on %s, but: %s", cf.calico_version, node_name,
+                            "; ".join(drift))
+                await _start_calico(ps, settings, state, rec)
             if settings.least_privilege:
                 # After an install c:\k\config holds the installer token: always replace it.
                 await _write_node_credentials(ps, api, node_name, server, cluster, rec,
-                                              node_ok=cred_ok["node-kubeconfig"] and not drift,
+                                              node_ok=cred_ok["node-kubeconfig"] and not reinstall,
                                               proxy_ok=cred_ok["kube-proxy-kubeconfig"])
-            elif not drift and not cred_ok["node-kubeconfig"]:
+            elif not reinstall and not cred_ok["node-kubeconfig"]:
                 rec.change(f"write {creds.NODE_KUBECONFIG}: the admin kubeconfig (runbook)")
                 if not plan:
                     await ps.copy_bytes(_admin_kubeconfig(cluster), creds.NODE_KUBECONFIG)
@@ -311,10 +323,11 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
     plan = rec.plan
     version = cf.calico_version or ""
     rec.fact("calico_drift", "; ".join(drift))
-    running_calico = [n for n, s in state.services.items()
-                      if n.startswith("calico") and n != "calicoupgrade" and s.get("Status") == "Running"]
-    if running_calico:
-        rec.change(f"uninstall the running Calico ({'; '.join(drift)}): {CALICO_ROOT}\\uninstall-calico.ps1")
+    # Existing Calico services go first: a running one makes the installer exit early ("Calico services are still
+    # running"), a stopped one would be installed over.
+    installed = [n for n in state.services if n.startswith("calico") and n != "calicoupgrade"]
+    if installed:
+        rec.change(f"uninstall the installed Calico ({'; '.join(drift)}): {CALICO_ROOT}\\uninstall-calico.ps1")
         if not plan:
             await ps.run(f"{CALICO_ROOT}\\uninstall-calico.ps1")
 
@@ -340,8 +353,12 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
         return
 
     dropped = False
+    tolerated: list[str] = []
     try:
-        await ps.run(INSTALLER_PATH, **params)
+        # invoke, not run: the installer deliberately ignores some kubectl failures (e.g. `get ns calico-system`
+        # on a manifest install), which a remote session reports as error records. Its outcome is judged below.
+        result = await ps.invoke(INSTALLER_PATH, **params)
+        tolerated = [e.message for e in result.errors]
     except WinRMTransientError as exc:
         dropped = True  # CalicoNode's HNS network creation cuts WinRM; the installer keeps running on the host
         get_run_logger().warning("WinRM connection lost while the installer ran (%s); reconnecting and waiting "
@@ -356,6 +373,8 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
             rec.fact(f"log_{k}", v)
         rec.raise_if_failed()
     rec.fact("winrm_drop_survived", "yes" if dropped else "no drop")
+    if tolerated:
+        rec.fact("installer_errors", " | ".join(tolerated)[:2000])
     if not dropped:
         # The installer returned: if it installed nothing (it exits early, e.g. on "VNI < 4096"), say so now
         # rather than after the start deadline. PSRP has no exit code; its host output tells what happened.
@@ -363,12 +382,36 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
         after = await read_calico_state(ps)
         if after.status("CalicoNode") == "absent":
             rec.check("calico-installer", False, observed="the installer ended without installing CalicoNode; "
-                      "last output: " + " | ".join(line for line in printed[-12:] if line.strip())[:2000],
+                      "last output: " + " | ".join([line for line in printed[-12:] if line.strip()]
+                                                   + tolerated[-5:])[:2000],
                       expected="CalicoNode and CalicoFelix services installed",
                       fix="See the installer output; fix the cause (e.g. calico_reconfigure for VNI/IPIP) and "
                           "re-run.")
             rec.raise_if_failed()
 
+    await _verify_calico(ps, settings, rec)
+
+
+async def _start_calico(ps: PowerShellSession, settings: JoinSettings, state: CalicoNodeState,
+                        rec: StepRecorder) -> None:
+    """Calico is installed as intended but not running (or still initialising): start what is stopped, in
+    start-calico.ps1's order (CalicoNode, then CalicoFelix once CalicoNode finished initialising), and verify."""
+    if state.status("CalicoNode") == "Stopped":
+        rec.change("Start-Service CalicoNode")
+        if not rec.plan:
+            await ps.run("Start-Service", Name="CalicoNode")
+    if state.status("CalicoFelix") == "Stopped":
+        rec.change("Start-Service CalicoFelix (after CalicoNode initialised)")
+        if not rec.plan:
+            ok, _ = await wait_for_state(ps, lambda s: s.initialised, timeout_s=settings.calico_start_timeout_s)
+            if ok:
+                await ps.run("Start-Service", Name="CalicoFelix")
+    if not rec.plan:
+        await _verify_calico(ps, settings, rec)
+
+
+async def _verify_calico(ps: PowerShellSession, settings: JoinSettings, rec: StepRecorder) -> None:
+    """Wait (deadline) for CalicoNode initialised and both services Running; check the vxlan backend."""
     reached, final = await wait_for_state(ps, lambda s: s.initialised and s.calico_running,
                                           timeout_s=settings.calico_start_timeout_s)
     final = final or CalicoNodeState()

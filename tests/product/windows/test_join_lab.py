@@ -19,7 +19,7 @@ from tasks.calico_install import install_calico_windows  # noqa: E402
 from tasks.credentials import kubeconfig_identity  # noqa: E402
 from tasks.kube_services import install_kube_services  # noqa: E402
 from tasks.node import wait_node_ready  # noqa: E402
-from tasks.node_state import read_calico_state  # noqa: E402
+from tasks.node_state import read_calico_state, wait_for_state  # noqa: E402
 from tasks.results import StepFailed  # noqa: E402
 from tasks.windows import windows_prereqs  # noqa: E402
 
@@ -51,9 +51,8 @@ async def calico_state(host):
         return await read_calico_state(ps)
 
 
-# The default scenario's ClusterInformation says v3.22.1, but the lab's download catalog serves only the newest
-# patch of each minor (3.22.5): pin the version the lab can serve (reported to the lead).
-SETTINGS = JoinSettings(calico_version="3.22.5", calico_start_timeout_s=120, node_ready_timeout_s=120)
+# Calico version: discovered (the runbook cluster's ClusterInformation says v3.22.1).
+SETTINGS = JoinSettings(calico_start_timeout_s=120, node_ready_timeout_s=120)
 
 
 async def test_prereqs_pass_on_a_default_host():
@@ -98,6 +97,7 @@ async def test_join_ends_ready_with_vxlan_and_a_second_run_changes_nothing(caplo
         await reconfigure(cluster)
         first = await join(host, cluster, SETTINGS)
         assert first["install_calico_windows"].status == "changed"
+        assert first["install_calico_windows"].facts["installed_version"] == "3.22.1"  # the cluster's release
         assert first["install_calico_windows"].facts["backend"] == "vxlan"
         state = await calico_state(host)
         assert state.calico_running and state.config["CALICO_NETWORKING_BACKEND"] == "vxlan"
@@ -245,3 +245,62 @@ async def test_node_not_ready_report_carries_conditions_events_and_log_tails():
         assert "events" in result.facts
         assert "kubeconfig" in result.facts["log_Kubelet"]
         assert result.facts["log_CalicoNode"]  # Calico's log tail is there too
+
+
+async def test_a_bgp_install_from_the_manual_runbook_is_replaced_by_vxlan():
+    """Runbook pitfall 1: Felix has ipipEnabled false but no vxlanEnabled, the 3.22 installer run by hand picks BGP.
+    The task sees the drift, uninstalls and reinstalls with the vxlan backend."""
+    from kubernetes.aio import client as kclient
+
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        async with cluster.get_client() as api:  # the runbook's Felix edit, nothing more
+            await kclient.CustomObjectsApi(api).patch_cluster_custom_object(
+                "crd.projectcalico.org", "v1", "felixconfigurations", "default",
+                {"spec": {"ipipEnabled": False, "vxlanEnabled": None}})
+        api_host, api_port = api_endpoint(cluster)
+        with disable_run_logger():
+            pre = await windows_prereqs.fn(host, api_host, api_port)
+        async with host.open_session() as ps:  # the runbook, by hand
+            await ps.copy_bytes(cluster.kubeconfig.get_secret_value().encode(), "c:\\k\\config")
+            await ps.run("Invoke-WebRequest", Uri="https://github.com/projectcalico/calico/releases/download/"
+                         "v3.22.1/install-calico-windows.ps1", OutFile="c:\\install-calico-windows.ps1",
+                         UseBasicParsing=True)
+            try:
+                await ps.run("c:\\install-calico-windows.ps1", KubeVersion="1.22.6", ServiceCidr="10.96.0.0/12",
+                             DNSServerIPs="10.96.0.10")
+            except Exception:  # noqa: BLE001 - the HNS creation may cut this session; the install goes on
+                await ps.reconnect()
+            done, before = await wait_for_state(ps, lambda st: st.initialised and st.calico_running, timeout_s=60)
+        assert done and before.config["CALICO_NETWORKING_BACKEND"] == "windows-bgp"
+        assert before.status("CalicoConfd") == "Running"
+
+        await reconfigure(cluster)
+        with disable_run_logger():
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+        assert any("uninstall-calico.ps1" in c for c in result.changes)
+        assert "CALICO_NETWORKING_BACKEND is windows-bgp" in result.facts["calico_drift"]
+        after = await calico_state(host)
+        assert after.config["CALICO_NETWORKING_BACKEND"] == "vxlan"
+        assert after.calico_running and after.status("CalicoConfd") != "Running"
+
+
+async def test_stopped_calico_is_started_not_reinstalled():
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        await reconfigure(cluster)
+        api_host, api_port = api_endpoint(cluster)
+        with disable_run_logger():
+            pre = await windows_prereqs.fn(host, api_host, api_port)
+            await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            async with host.open_session() as ps:
+                await ps.run("Stop-Service", Name="CalicoFelix")
+                await ps.run("Stop-Service", Name="CalicoNode")
+            before = len(node.records.commands)
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+        assert result.status == "changed"
+        assert result.changes == ["Start-Service CalicoNode", "Start-Service CalicoFelix (after CalicoNode initialised)"]
+        sent = [c.name for c in node.records.commands[before:] if c.changed]
+        assert sent == ["Start-Service", "Start-Service"]
+        assert (await calico_state(host)).calico_running

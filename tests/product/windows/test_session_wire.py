@@ -64,6 +64,15 @@ async def test_error_stream_raises_even_when_the_pipeline_completed(wire):
         assert await ps.run("Get-Facts")
 
 
+async def test_invoke_returns_non_terminating_errors_but_raises_on_a_failed_pipeline(wire):
+    async with wire.block.open_session() as ps:
+        result = await ps.invoke("Write-Error", Message='Error from server (NotFound): namespaces "x" not found')
+        assert (result.output, result.failed) == (["partial"], False)
+        assert [e.message for e in result.errors] == ['Error from server (NotFound): namespaces "x" not found']
+        with pytest.raises(RemoteCommandError):
+            await ps.invoke("Throw")
+
+
 async def test_failed_pipeline_raises_with_its_record(wire):
     async with wire.block.open_session() as ps:
         with pytest.raises(RemoteCommandError) as info:
