@@ -177,6 +177,17 @@ def configmap_refs(daemonset: dict[str, Any]) -> set[str]:
     return names
 
 
+def calico_version_from_images(daemonset: dict[str, Any]) -> str | None:
+    """The Calico version in calico-node's image tag (`docker.io/calico/node:v3.22.1` → `3.22.1`), if tagged."""
+    spec = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        image = str(c.get("image") or "")
+        repo, _, tag = image.rpartition(":")
+        if repo.endswith("/node") and "calico" in repo and re.fullmatch(r"v?\d+\.\d+\.\d+", tag):
+            return strip_version(tag)
+    return None
+
+
 async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
     """Read the cluster's facts (GET requests only). A 404 means "absent"; any other API error propagates."""
     core = kclient.CoreV1Api(api)
@@ -220,7 +231,7 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
     sources["calico_api_group"] = "API discovery (/apis)"
 
     # calico-node DaemonSet and its env (DATASTORE_TYPE, FELIX_* overrides).
-    ds_name, env = None, {}
+    ds_name, env, image_version = None, {}, None
     for ns, name in CALICO_NODE_DAEMONSETS:
         ds = await _absent_on_404(apps.read_namespaced_daemon_set(name, ns))
         if ds is None:
@@ -232,6 +243,7 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
             if ref_cm is not None:
                 maps[ref] = dict(ref_cm.data or {})
         ds_name, env = f"{ns}/{name}", container_env(ds_dict, configmaps=maps)
+        image_version = calico_version_from_images(ds_dict)
         break
 
     # Datastore: calico-config ConfigMap, else calico-node's DATASTORE_TYPE, else "no Calico CRDs → etcd".
@@ -258,6 +270,9 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
         if info is not None:
             calico_version = strip_version((info.get("spec") or {}).get("calicoVersion"))
             sources["calico_version"] = "ClusterInformation default"
+    if calico_version is None and image_version:  # etcd datastores keep ClusterInformation out of the API
+        calico_version = image_version
+        sources["calico_version"] = f"DaemonSet {ds_name} calico-node image tag"
 
     operator = False
     if OPERATOR_GROUP in groups:

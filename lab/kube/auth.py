@@ -86,6 +86,7 @@ class Authenticator:
         self._static: dict[str, UserInfo] = {admin_token: UserInfo(ADMIN_USER, ("system:masters",
                                                                                "system:authenticated"))}
         self._legacy: dict[str, tuple[str, str]] = {}  # token -> (namespace, secret name)
+        self.issued_tokens: list[str] = []  # every token signed here, so tests can search for leaks
         store.add_listener(self._on_event)
 
     # --- issuing ---------------------------------------------------------------------------------------------
@@ -97,7 +98,9 @@ class Authenticator:
         header = _b64url(json.dumps({"alg": "HS256", "kid": "lab"}, separators=(",", ":")).encode())
         payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
         sig = hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-        return f"{header}.{payload}.{_b64url(sig)}"
+        token = f"{header}.{payload}.{_b64url(sig)}"
+        self.issued_tokens.append(token)
+        return token
 
     def _verify(self, token: str) -> dict[str, Any] | None:
         parts = token.split(".")

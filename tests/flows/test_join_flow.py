@@ -1,0 +1,106 @@
+"""`join_windows_node` end to end through Prefect against the lab: the issue-4 acceptance lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.join import JoinRequest, join_windows_node
+from tasks.results import StepFailed
+
+from .conftest import started_lab
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+PRODUCT_UA = "OpenAPI-Generator"  # the kubernetes client's user agent: requests the product itself sent
+
+
+def product_mutations(lab) -> list:
+    """API writes the product sent (not the emulated kubelet's or Calico's own heartbeats)."""
+    return [e for e in lab.kube.requests.mutations() if e.user_agent.startswith(PRODUCT_UA)]
+
+
+def request_for(names: dict, host: str = "k8s-ww", **kw) -> JoinRequest:
+    return JoinRequest(host_block=host, cluster_block=names["cluster"], ssh_block=names.get("ssh"),
+                       smoke=False, netpol=False, **kw)
+
+
+def node_ready(lab, name: str) -> dict | None:
+    node = lab.kube.store.try_get(lab.kube.registry.get("", "nodes"), None, name)
+    if node is None:
+        return None
+    conds = {c["type"]: c["status"] for c in node["status"].get("conditions", [])}
+    return node if conds.get("Ready") == "True" else None
+
+
+async def test_join_from_runbook_start_then_rerun_changes_nothing():
+    async with started_lab() as (lab, names):
+        first = await join_windows_node(request_for(names))
+        assert first.outcome == "joined"
+        node = node_ready(lab, "k8s-ww")
+        assert node is not None, "Node k8s-ww is not Ready after the join"
+        assert node["status"]["nodeInfo"]["osImage"] == "Windows Server 2019 Datacenter Evaluation"
+        assert node["status"]["nodeInfo"]["kernelVersion"] == "10.0.17763.1999"
+        host = lab.windows_host("k8s-ww")
+        # The cluster runs Calico 3.22: its installer picks the backend from vxlanEnabled (calico#6996).
+        assert host.host.service("CalicoConfd") is None
+        state = {s.step: s for s in first.steps}
+        assert state["install_calico_windows"].facts["backend"] == "vxlan"
+        assert host.server.records.dropped >= 1, "the HNS network creation should have dropped WinRM once"
+
+        lab.kube.requests.clear()
+        host.records.clear()
+        second = await join_windows_node(request_for(names))
+        assert second.outcome == "unchanged"
+        assert [s.status for s in second.steps] == ["unchanged"] * 5
+        assert product_mutations(lab) == []
+        assert host.records.mutations() == []
+
+
+async def test_plan_mode_reports_calico_diff_and_changes_nothing():
+    async with started_lab() as (lab, names):
+        lab.kube.requests.clear()
+        summary = await join_windows_node(request_for(names, plan=True))
+        assert summary.outcome == "planned"
+        calico = summary.steps[0]
+        assert calico.step == "calico_reconfigure" and calico.status == "planned"
+        text = "\n".join(calico.changes)
+        assert "ipipMode" in text and "vxlanMode" in text and "vxlanEnabled" in text and "strictAffinity" in text
+        assert product_mutations(lab) == []
+        assert lab.windows_host("k8s-ww").records.mutations() == []
+        pool = lab.kube.store.get(lab.kube.registry.get("crd.projectcalico.org", "ippools"), None,
+                                  "default-ipv4-ippool")
+        assert pool["spec"]["ipipMode"] == "Always"
+
+
+async def test_missing_hotfix_stops_at_prereqs_with_nothing_changed():
+    async with started_lab(faults={"k8s-ww": {"missing_hotfix": True}}) as (lab, names):
+        host = lab.windows_host("k8s-ww")
+        host.records.clear()
+        with pytest.raises(StepFailed) as err:
+            await join_windows_node(request_for(names))
+        assert err.value.result.step == "windows_prereqs"
+        assert any("hotfix" in c.name.lower() or "KB4489899" in c.observed + c.fix
+                   for c in err.value.result.failed_checks)
+        assert host.records.mutations() == []
+
+
+async def test_etcd_datastore_is_reconfigured_through_calicoctl_over_ssh():
+    async with started_lab("etcd") as (lab, names):
+        summary = await join_windows_node(request_for(names))
+        assert summary.steps[0].facts.get("datastore") == "etcdv3"
+        ran = " ".join(r.command if hasattr(r, "command") else str(r) for r in lab.ssh.records)
+        assert "calicoctl" in ran
+        assert node_ready(lab, "k8s-ww") is not None
+        calico_writes = [e for e in product_mutations(lab) if e.group == "crd.projectcalico.org"]
+        assert calico_writes == []
+
+
+async def test_operator_install_is_reconfigured_through_the_installation():
+    async with started_lab("operator") as (lab, names):
+        summary = await join_windows_node(request_for(names))
+        writes = product_mutations(lab)
+        assert any(e.resource == "installations" for e in writes)
+        assert not any(e.resource == "ippools" for e in writes), "an operator-managed pool was patched directly"
+        inst = lab.kube.store.get(lab.kube.registry.get("operator.tigera.io", "installations"), None, "default")
+        assert inst["spec"]["calicoNetwork"]["ipPools"][0]["encapsulation"] == "VXLAN"
+        assert summary.outcome in ("joined", "unchanged")
