@@ -218,7 +218,8 @@ class Installer:
             io.verbose("Installing package '7Zip4PowerShell'.")
             await self.host.delay("download", 2.0)
             fs.mkdir(SEVEN_ZIP_MODULE)
-        url = f"https://dl.k8s.io/v{version.lstrip('v')}/kubernetes-node-windows-amd64.tar.gz"
+        # helper.v2's InstallKubernetesBinaries puts the "v" in front itself: "-KubeVersion v1.22.6" is a 404.
+        url = f"https://dl.k8s.io/v{version}/kubernetes-node-windows-amd64.tar.gz"
         tmp = f"{TEMP_DIR}\\tmp{zlib.crc32(url.encode()) % 0xFFFF:X}.tar.gz"
         if not await self._download_file(url, tmp, force=True):
             return
@@ -262,6 +263,11 @@ class Installer:
 
     def _expand_zip(self) -> CalicoRelease:
         fs = self.host.fs
+        if not fs.is_file(CALICO_ZIP):
+            raise PipelineFailed(ErrorRecord(
+                message=(f"The path '{CALICO_ZIP.lower()}' either does not exist or is not a valid file system "
+                         f"path."), category="InvalidArgument", fqid="ArchiveCmdletPathNotFound,Expand-Archive",
+                exception_type="System.InvalidOperationException", target=CALICO_ZIP.lower()))
         data = fs.read_bytes(CALICO_ZIP)
         version = zip_release_version(data)
         try:

@@ -96,8 +96,10 @@ class ScriptIO:
         """A native program's stderr: one NativeCommandError record per line (Windows PowerShell 5.1 in a
         remote session). Under EAP Stop the first line ends the script."""
         stop = self.stop_on_error if stop is None else stop
-        for line in [ln for ln in text.splitlines() if ln.strip()]:
-            rec = ErrorRecord(message=line, category="NotSpecified", fqid="NativeCommandError",
+        for i, line in enumerate(ln for ln in text.splitlines() if ln.strip()):
+            # PowerShell 5.1 tags the first stderr line NativeCommandError, the following ones ...ErrorMessage.
+            rec = ErrorRecord(message=line, category="NotSpecified",
+                              fqid="NativeCommandError" if i == 0 else "NativeCommandErrorMessage",
                               exception_type="System.Management.Automation.RemoteException", target=line)
             self.errors.append(line)
             if stop:
