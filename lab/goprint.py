@@ -1,7 +1,8 @@
 """Output the way Go command-line tools print it, so emulated commands are byte-compatible with the real ones.
 
 - `go_yaml`: what calicoctl's YAML printer (JSON → yaml.v2) writes: keys sorted, sequences not indented under
-  their key, strings quoted with double quotes only when YAML would read them as something else.
+  their key; a string YAML would read as another type (`"1385"`, `"true"`, `""`) double-quoted, one that merely
+  cannot be plain (`'a: b'`) single-quoted, a multi-line one as a literal block.
 - `go_json`: `json.MarshalIndent(v, "", "  ")`, with Go's escaping of `<`, `>` and `&`.
 - `tabwriter`: `text/tabwriter.NewWriter(out, minwidth, tabwidth, padding, ' ', 0)` for tab-terminated cells.
 - `pretty_table`: go-pretty's default table style (`+---+` borders, centred headers, numbers right-aligned).
@@ -18,12 +19,26 @@ import yaml
 # --- YAML ----------------------------------------------------------------------------------------------------
 
 
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _plain_ok(s: str) -> bool:
     """Whether `s` can be written unquoted and still read back as the same string."""
     if s == "" or s != s.strip() or "\n" in s:
         return False
     dumped = yaml.safe_dump(s, default_flow_style=False, width=10_000)
     return not dumped.startswith(("'", '"', "|", ">"))
+
+
+def _quote_string(s: str) -> str:
+    if s == "" or _RESOLVER.resolve(yaml.ScalarNode, s, (True, False)) != _STR_TAG:
+        return json.dumps(s, ensure_ascii=False)  # would read back as null/bool/number/timestamp
+    if _plain_ok(s):
+        return s
+    if s.isprintable():
+        return "'" + s.replace("'", "''") + "'"
+    return json.dumps(s, ensure_ascii=False)
 
 
 def _scalar(v: Any) -> str:
@@ -37,8 +52,7 @@ def _scalar(v: Any) -> str:
         return str(v)
     if isinstance(v, float):
         return repr(v) if v != int(v) or abs(v) >= 1e21 else str(int(v))
-    s = str(v)
-    return s if _plain_ok(s) else json.dumps(s, ensure_ascii=False)
+    return _quote_string(str(v))
 
 
 def _block(s: str, indent: int) -> list[str]:
