@@ -27,6 +27,7 @@ from .results import StepRecorder
 log = logging.getLogger(__name__)
 
 PHASES = ("scheduled", "started", "ready")
+STAGE_TEXT = ("waiting to be scheduled", "pulling image / starting", "running, not Ready yet", "Ready")
 
 # Container waiting reasons that never resolve on their own within a smoke test's deadline.
 FATAL_WAITING = frozenset({"CreateContainerError", "CreateContainerConfigError", "RunContainerError",
@@ -104,7 +105,7 @@ def pod_stage(pod: dict[str, Any] | None) -> int:
         return 0
     statuses = status.get("containerStatuses") or []
     running = status.get("phase") == "Running" and statuses and all(
-        (s.get("state") or {}).get("running") for s in statuses)
+        (s.get("state") or {}).get("running") is not None for s in statuses)
     if not running:
         return 1
     return 3 if conds.get("Ready") == "True" else 2
@@ -272,23 +273,21 @@ async def wait_for_workloads(api: kclient.ApiClient, namespace: str, workloads: 
         percent = round(100.0 * done / total_units, 1) if total_units else 100.0
         if percent != last_percent and progress is not None:
             last_percent = percent
-            text = ", ".join(f"{w.name}: {PHASES[w.stage] if w.stage < 3 else 'ready'}"
-                             + ("" if w.stage >= 3 else " pending") for w in workloads)
+            text = ", ".join(f"{w.name} {STAGE_TEXT[w.stage]}" for w in workloads)
             await progress(percent, text)
 
     def evaluate() -> None:
         now = loop.time()
         for w in workloads:
             pod = w.current()
-            if pod is not None:
-                why = fatal_reason(pod, pod_warnings(w))
-                if why:
-                    phase = PHASES[min(w.stage, 2)]
-                    raise WorkloadFailed(w.name, phase, why, describe_pod(pod, pod_warnings(w)))
             stage = pod_stage(pod)
             if stage != w.stage:
                 # a replacement pod can move a workload backwards; its clock restarts then too
                 w.stage, w.entered_at = stage, now
+            if pod is not None:
+                why = fatal_reason(pod, pod_warnings(w))
+                if why:
+                    raise WorkloadFailed(w.name, PHASES[min(w.stage, 2)], why, describe_pod(pod, pod_warnings(w)))
         by_name = {w.name: w for w in workloads}
         for s in services:
             if not s.ready and s.entered_at is None and by_name[s.backed_by].stage >= 3:
