@@ -166,6 +166,10 @@ class Ctx:
         return (self.cluster_configuration().get("networking") or {}).get("dnsDomain") or "cluster.local"
 
     def kube_version(self) -> str:
+        """The API server's gitVersion (what `/version` answers), e.g. "v1.22.6"."""
+        version = getattr(self.kube, "version", None)
+        if isinstance(version, dict) and version.get("gitVersion"):
+            return version["gitVersion"]
         from .. import scenarios
         return scenarios.version_for(getattr(self.kube, "scenario", "default"))["gitVersion"]
 

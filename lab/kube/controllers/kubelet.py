@@ -139,6 +139,7 @@ class Kubelet:
         self.pull_seconds: dict[str, float] = {}          # normalized image → emulated seconds
         self.node_pull_seconds: dict[tuple[str, str], float] = {}  # (node, normalized image) → seconds
         self.missing_images: set[str] = set()            # normalized images whose pull fails (manifest unknown)
+        self.node_pull_factor: dict[str, float] = {}      # node → multiplier of pull durations
         self._cache: dict[str, set[str]] = {}             # node → normalized images present
         self._pulls: dict[tuple[str, str], _Pull] = {}
         self._pulled: dict[str, set[str]] = {}            # pod uid → containers whose image is ready for it
@@ -154,6 +155,10 @@ class Kubelet:
             self.node_pull_seconds[(node, key)] = seconds
         else:
             self.pull_seconds[key] = seconds
+
+    def set_node_pull_factor(self, node: str, factor: float) -> None:
+        """Multiply every image pull's duration on `node` (a slow registry link or disk)."""
+        self.node_pull_factor[node] = factor
 
     def set_image_missing(self, image: str, missing: bool = True) -> None:
         """Make pulls of `image` fail with "manifest unknown" (ErrImagePull, then ImagePullBackOff)."""
@@ -181,8 +186,15 @@ class Kubelet:
             node = ev.obj["metadata"]["name"]
             if ev.type == "DELETED":
                 self._cache.pop(node, None)
-            if ev.type != "MODIFIED" or _node_changed(ev.old or {}, ev.obj):
+                self._collect_pods_of(node)
+            elif ev.type == "ADDED" or _node_changed(ev.old or {}, ev.obj):
                 self.kick(node)
+
+    def _collect_pods_of(self, node_name: str) -> None:
+        """The pod garbage collector: pods bound to a deleted node go (reconcile deletes them)."""
+        for p in self.ctx.store.list(self.ctx.rt("", "pods"), None,
+                                     lambda p: (p.get("spec") or {}).get("nodeName") == node_name):
+            self.ctx.enqueue(self.name, self.reconcile, (p["metadata"]["namespace"], p["metadata"]["name"]))
 
     def kick(self, node_name: str | None = None) -> None:
         """Re-evaluate now (skipping any back-off) the pods on `node_name` (every node when None) that are not
@@ -346,6 +358,11 @@ class Kubelet:
             seconds = self.node_pull_seconds.get((node_name, ref), self.pull_seconds.get(ref))
             if seconds is None:
                 seconds = REPULL_SECONDS if cached else DEFAULT_PULL_SECONDS.get(images.image_os(ref), 3.0)
+            seconds *= self.node_pull_factor.get(node_name, 1.0)
+            # a node runtime may stretch pulls itself (the Windows host's slow image_pull fault)
+            hook = getattr(self.ctx.runtimes.get(node_name, node), "image_pull_seconds", None)
+            if callable(hook):
+                seconds = float(hook(c.get("image") or "", seconds))
             pull = _Pull(task=None)
             self._pulls[(node_name, ref)] = pull
             pull.task = self.ctx.runner.spawn(self._pull(pod, node, c["image"], ref, seconds))

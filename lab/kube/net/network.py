@@ -139,6 +139,9 @@ class Network:
         return Conn(OK, ip, port, app=app, node=dst_node, trace=trace)
 
     def _version(self) -> dict:
+        version = getattr(self.ctx.kube, "version", None)
+        if isinstance(version, dict) and version.get("gitVersion"):
+            return version
         from .. import scenarios
         return scenarios.version_for(getattr(self.ctx.kube, "scenario", "default"))
 

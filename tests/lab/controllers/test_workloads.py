@@ -71,13 +71,17 @@ async def test_daemonsets_follow_nodes(lab):
         await settle(kube)
         assert sorted(p["spec"]["nodeName"] for p in pods_of(kube, app="agent")) == ["k8s-lw", "k8s-m"]
         add_windows_node(kube)
+        kube.store.create(rt(kube, "", "pods"), pod_obj("pinned", "nginx", nodeSelector={
+            "kubernetes.io/os": "windows"}), "default")
         await settle(kube)
         # calico-node selects Linux nodes only; the selector-less DaemonSet lands on the Windows node too
         assert kube.store.get(calico, "kube-system", "calico-node")["status"]["desiredNumberScheduled"] == 2
         assert sorted(p["spec"]["nodeName"] for p in pods_of(kube, app="agent")) == ["k8s-lw", "k8s-m", "k8s-ww"]
+        assert pods_of(kube, run="pinned")[0]["spec"]["nodeName"] == "k8s-ww"
         kube.store.delete(rt(kube, "", "nodes"), None, "k8s-ww")
         await settle(kube)
         assert sorted(p["spec"]["nodeName"] for p in pods_of(kube, app="agent")) == ["k8s-lw", "k8s-m"]
+        assert pods_of(kube, run="pinned") == []  # the pod garbage collector removed the orphan
 
 
 async def test_endpoints_track_ready_pods(lab):
