@@ -3,8 +3,8 @@
 - Key authentication only: one ed25519 client key pair and one host key per lab, written to `state_dir/ssh/`
   (`id_ed25519` mode 0600, `id_ed25519.pub`, `known_hosts` with the `[host]:port` line). Passwords and other keys
   are refused; user `root`.
-- Exec requests run through `lab.shell` (pipelines, `sed`, `cat`, ...) with the host programs `calicoctl`
-  (`lab.calicoctl`) and `kubeadm` (`lab.kubeadm`); a shell request without a command reads command lines from
+- Exec requests run through `lab.shell` (pipelines, redirections) with the host's programs: `lab.coreutils`
+  (`cat`, `sed`, `grep`, ...), `calicoctl` (`lab.calicoctl`) and `kubeadm` (`lab.kubeadm`); a shell request without a command reads command lines from
   stdin. SFTP (and legacy `scp`) serve the host's files, among them `/root/.kube/config` and
   `/etc/kubernetes/admin.conf`: the lab's admin kubeconfig, refreshed from `kube.kubeconfig_path` per session.
 - Every command line received is kept in `records` (command, exit code, user, time, whether it changed state).
@@ -22,6 +22,7 @@ from typing import Any
 import asyncssh
 
 from .calicoctl import Calicoctl
+from .coreutils import COREUTILS
 from .kubeadm import Kubeadm
 from .shell import BytesStdin, Result, RootFS, SessionState, Shell
 
@@ -227,7 +228,8 @@ class ControlPlaneSSH:
     def new_shell(self) -> Shell:
         """A fresh shell for one session, with the host's programs installed."""
         return Shell(self.fs, hostname=HOSTNAME, user=USERNAME,
-                     commands={"calicoctl": self.calicoctl, "kubeadm": self.kubeadm}, paths=PROGRAM_PATHS)
+                     commands={**COREUTILS, "calicoctl": self.calicoctl, "kubeadm": self.kubeadm},
+                     paths=PROGRAM_PATHS)
 
     async def run(self, command: str, stdin: bytes = b"", *, user: str = USERNAME) -> Result:
         """Run a command line as an exec request would (for in-process callers); it is recorded the same way."""

@@ -1,4 +1,4 @@
-"""The control plane's mini shell: tokenizing like bash, pipelines, redirections, and the text tools."""
+"""The control plane's mini shell (tokenizing like bash, pipelines, redirections) and its coreutils."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import shlex
 
 import pytest
 
+from lab.coreutils import COREUTILS
 from lab.shell import RootFS, Shell, tokenize
 
 
 @pytest.fixture
 def shell(tmp_path) -> Shell:
-    return Shell(RootFS(tmp_path / "root"), hostname="k8s-m")
+    return Shell(RootFS(tmp_path / "root"), hostname="k8s-m", commands=COREUTILS)
 
 
 @pytest.mark.parametrize("line", [
