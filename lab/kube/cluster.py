@@ -18,7 +18,9 @@ from cryptography import x509
 
 from ..clock import LabClock
 from ..tls import LabCA
+from . import scenarios
 from .auth import Authenticator, Authorizer, bootstrap_policy
+from .controllers import start_controllers
 from .defaults import Admission
 from .discovery import OpenAPI
 from .errors import AlreadyExists
@@ -120,20 +122,10 @@ class KubeLab:
                 self.store.create(rt, obj, meta.get("namespace"))
 
     def _seed(self) -> None:
-        try:
-            from . import scenarios
-        except ImportError:  # the scenarios module lands separately; until then the lab starts empty
-            return
         scenarios.seed(self.store, self.registry, self.scenario)
-        version = getattr(scenarios, "version_for", None)
-        if version is not None:
-            self.set_version(version(self.scenario))
+        self.set_version(scenarios.version_for(self.scenario))
 
     async def _start_controllers(self) -> None:
-        try:
-            from .controllers import start_controllers  # type: ignore[attr-defined]
-        except ImportError:  # controllers land separately
-            return
         ctl = start_controllers(self)
         if inspect.isawaitable(ctl):
             ctl = await ctl

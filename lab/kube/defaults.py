@@ -50,6 +50,7 @@ def _now() -> str:
 # --- schema walking ------------------------------------------------------------------------------------------
 _ZERO: dict[str, Callable[[], Any]] = {"string": str, "integer": int, "number": float, "boolean": bool,
                                        "array": list, "object": dict}
+_ROOT_FIELDS = ("apiVersion", "kind", "metadata")  # kept at the root of every object, whatever its schema says
 # Required in the schema but defaulted or filled in by the server itself.
 _SERVER_FILLED = {"audiences"}
 
@@ -93,7 +94,7 @@ class _Walk:
         props = sch.properties
         if props and not sch.preserves_unknown and "additionalProperties" not in sch.node:
             for k in list(value):
-                if k not in props:
+                if k not in props and not (not path and k in _ROOT_FIELDS):
                     self.unknown.append(f"{path}.{k}" if path else k)
                     if self.prune:
                         del value[k]

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import copy
 import json
+import logging
 import time
 import weakref
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from .store import now_iso
 if TYPE_CHECKING:
     from .cluster import KubeLab
 
+log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 _JSON = "application/json"
 # Kinds whose create keeps the status sent (a kubelet registers its Node with status).
@@ -176,6 +178,12 @@ class ApiServer:
         except (ConnectionResetError, asyncio.CancelledError):
             code = 499
             raise
+        except Exception as exc:  # a lab bug: answer like a real server's 500 and keep serving
+            log.exception("internal error serving %s %s", request.method, request.path_qs)
+            err = ApiError(f"Internal error occurred: {type(exc).__name__}: {exc}", code=500,
+                           reason="InternalError")
+            code = 500
+            return status_response(err)
         finally:
             if code != -1:
                 self._record(request, info, code, user_name, conn)
@@ -311,9 +319,9 @@ class ApiServer:
         if path in ("/healthz", "/livez", "/readyz") or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return web.Response(text="ok", content_type="text/plain")
         if path == "/openapi/v2":
-            if "protobuf" in accept and _JSON not in accept.split(";")[0]:
-                return web.Response(body=b"", content_type="application/octet-stream",
-                                    headers={"Content-Type": discovery.OPENAPI_V2_PROTOBUF})
+            first = discovery.media_types(accept)[0][0] if accept else _JSON
+            if "protobuf" in first:  # an empty document: clients then validate nothing and use built-in merge keys
+                return web.Response(body=b"", headers={"Content-Type": discovery.OPENAPI_V2_PROTOBUF})
             return web.Response(body=kube.openapi.v2_json(), content_type=_JSON)
         if path == "/openapi/v3":
             return json_response(kube.openapi.v3_index())

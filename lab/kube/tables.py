@@ -333,7 +333,7 @@ def _json_path(obj: Obj, path: str) -> Any:
 
 
 def crd_printer(crd: Obj | None, version: str) -> Printer:
-    """Columns for a custom resource: the CRD's additionalPrinterColumns for `version`, then AGE if not declared."""
+    """Columns for a custom resource: NAME and the CRD's additionalPrinterColumns for `version` (NAME, AGE without)."""
     cols: list[Obj] = []
     for v in ((crd or {}).get("spec") or {}).get("versions") or []:
         if v.get("name") == version:
