@@ -127,6 +127,8 @@ def _print_summary(title: str, summary) -> None:
 async def run_demo(lab: dict, api_url: str) -> int:
     """Save the blocks, join the lab's Windows host twice, print what happened; 0 when the node is Ready and
     the second run changed nothing."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogHandler
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
@@ -147,6 +149,9 @@ async def run_demo(lab: dict, api_url: str) -> int:
         _print_summary("join again", second)
         unchanged = all(s.status == "unchanged" for s in second.steps)
         print(f"\nSecond run: {'every step unchanged' if unchanged else 'SOME STEP CHANGED SOMETHING'}")
+        # Ship the queued logs and events while the server is still up (else the workers retry at exit).
+        await APILogHandler.aflush()
+        await asyncio.to_thread(EventsWorker.drain_all)
         return 0 if first.outcome in ("joined", "unchanged") and unchanged else 1
 
 
