@@ -304,3 +304,40 @@ async def test_stopped_calico_is_started_not_reinstalled():
         sent = [c.name for c in node.records.commands[before:] if c.changed]
         assert sent == ["Start-Service", "Start-Service"]
         assert (await calico_state(host)).calico_running
+
+
+async def test_etcd_datastore_install_gets_the_etcd_endpoints():
+    async with Lab("etcd", windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        api_host, api_port = api_endpoint(cluster)
+        with disable_run_logger():
+            pre = await windows_prereqs.fn(host, api_host, api_port)
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+        assert result.facts["datastore"] == "etcdv3"
+        assert any("-Datastore etcdv3 -EtcdEndpoints http" in c for c in result.changes)
+        state = await calico_state(host)
+        assert state.config["CALICO_DATASTORE_TYPE"] == "etcdv3" and state.calico_running
+
+
+async def test_prestaged_release_is_installed_without_downloading_calico():
+    from lab.windows.installers.catalog import installer_script, release_zip
+    from lab.windows.installers.releases import release
+
+    async with Lab(windows=1) as lab:
+        host, cluster = lab_blocks(lab)
+        node = lab.windows_host(NODE)
+        await reconfigure(cluster)
+        async with host.open_session() as ps:  # what an admin copies to an air-gapped host beforehand
+            await ps.copy_bytes(release_zip("3.22.1"), "c:\\calico-windows-v3.22.1.zip")
+            await ps.copy_bytes(installer_script(release("3.22.1")).encode(), "c:\\install-calico-windows.ps1")
+        settings = SETTINGS.model_copy(update={"install_source": "prestaged",
+                                               "release_file": "c:\\calico-windows-v3.22.1.zip"})
+        before = len(node.records.commands)
+        api_host, api_port = api_endpoint(cluster)
+        with disable_run_logger():
+            pre = await windows_prereqs.fn(host, api_host, api_port)
+            result = await install_calico_windows.fn(host, cluster, settings, pre)
+        sent = [c.name for c in node.records.commands[before:]]
+        assert "Invoke-WebRequest" not in sent and "Copy-Item" in sent
+        assert result.facts["install_source"] == "prestaged c:\\calico-windows-v3.22.1.zip"
+        assert (await calico_state(host)).installed_version == "3.22.1"
