@@ -224,3 +224,39 @@ async def _running_pod(kube, api, ns: str, name: str) -> None:
              "state": {"running": {"startedAt": "2024-01-01T00:00:00Z"}}}]}
 
     kube.store.mutate(kube.registry.get("", "pods"), ns, name, running, subresource="status")
+
+
+async def test_typed_create_commands_send_protobuf(kubectl, kube, api, ns):
+    kube.requests.clear()
+    cmds = [
+        ("create", "configmap", "cfg", "--from-literal=a=1", "-n", ns),
+        ("create", "secret", "generic", "sec", "--from-literal=pw=s3cret", "-n", ns),
+        ("create", "serviceaccount", "robot", "-n", ns),
+        ("create", "deployment", "web", "--image=nginx:1.21", "--replicas=0", "--port=80", "-n", ns),
+        ("create", "role", "reader", "--verb=get,list", "--resource=pods", "-n", ns),
+        ("create", "rolebinding", "robot-reads", "--role=reader", f"--serviceaccount={ns}:robot", "-n", ns),
+        ("create", "service", "clusterip", "web", "--tcp=80:8080", "-n", ns),
+    ]
+    for cmd in cmds:
+        r = await kubectl(*cmd)
+        assert r.code == 0, (cmd, r.err)
+    assert any(e.verb == "create" for e in kube.requests.entries)
+    v1 = kclient.CoreV1Api(api)
+    assert (await v1.read_namespaced_config_map("cfg", ns)).data == {"a": "1"}
+    assert (await v1.read_namespaced_secret("sec", ns)).data == {"pw": "czNjcmV0"}
+    d = await kclient.AppsV1Api(api).read_namespaced_deployment("web", ns)
+    assert d.spec.replicas == 0 and d.spec.template.spec.containers[0].ports[0].container_port == 80
+    svc = await v1.read_namespaced_service("web", ns)
+    assert (svc.spec.ports[0].port, svc.spec.ports[0].target_port) == (80, 8080)
+
+    r = await kubectl("create", "token", "robot", "-n", ns, "--duration=20m")
+    token = r.out.strip()
+    assert r.code == 0 and token.count(".") == 2
+    r = await kubectl("auth", "whoami", "--token", token)
+    assert f"system:serviceaccount:{ns}:robot" in r.out
+    r = await kubectl("auth", "can-i", "list", "pods", "-n", ns, f"--as=system:serviceaccount:{ns}:robot")
+    assert r.out.strip() == "yes"
+    r = await kubectl("auth", "can-i", "delete", "pods", "-n", ns, f"--as=system:serviceaccount:{ns}:robot")
+    assert r.out.strip() == "no"
+    r = await kubectl("get", "pods", "-n", ns, "--token", token, "--as=kubernetes-admin")
+    assert r.code != 0 and "cannot impersonate" in r.err
