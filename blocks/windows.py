@@ -9,8 +9,12 @@ Decisions documented here:
   a path.
 - No proxies, ever: `no_proxy=True`, so `HTTP(S)_PROXY` in the runner's environment cannot redirect WinRM.
 - Basic auth is refused over plain HTTP (the password would travel in clear).
-- Output objects come back as plain Python (see `to_plain`); a pipeline that failed, or that wrote to the
-  error stream without failing (`Write-Error`), raises `RemoteCommandError` carrying the records.
+- Output objects come back as plain Python (see `to_plain`); with `run`/`run_script` a pipeline that failed,
+  or that wrote to the error stream without failing (`Write-Error`), raises `RemoteCommandError` carrying the
+  records. `invoke` returns non-terminating error records instead (for scripts that tolerate errors by design).
+- Auth: ntlm and basic (HTTPS only) need nothing more; credssp uses requests-credssp (a dependency); kerberos
+  needs pyspnego[kerberos] (gssapi) and a krb5 configuration on the runner, and says so when missing.
+- pypsrp's DEBUG logs carry whole WSMan/PSRP payloads (parameter values, copied files): they are redacted.
 """
 
 from __future__ import annotations
@@ -376,6 +380,10 @@ class PowerShellSession:
             with os.fdopen(fd, "w") as f:
                 f.write(self._host.ca_bundle)
             self._ca_path = path
+        if self._host.auth == "kerberos" and not _kerberos_available():
+            raise WinRMProtocolError(f"connect to {self.target}: auth 'kerberos' needs the Kerberos libraries on "
+                                     "this runner: pip install 'pyspnego[kerberos]' (gssapi), a krb5.conf for the "
+                                     "realm, and the host's name (not its IP) as address.")
         try:
             await asyncio.to_thread(self._open_sync)
         except Exception as exc:
@@ -503,6 +511,14 @@ def _remote_failure(command: str) -> Iterator[None]:
         if type(exc) is not WinRMError:  # transport, auth, WSMan faults: mapped by the caller
             raise
         raise RemoteCommandError(command, [RemoteErrorRecord(message=str(exc))]) from None
+
+
+def _kerberos_available() -> bool:
+    try:
+        import gssapi  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _host_lines(streams: Any) -> list[str]:

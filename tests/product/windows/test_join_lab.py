@@ -341,3 +341,17 @@ async def test_prestaged_release_is_installed_without_downloading_calico():
         assert "Invoke-WebRequest" not in sent and "Copy-Item" in sent
         assert result.facts["install_source"] == "prestaged c:\\calico-windows-v3.22.1.zip"
         assert (await calico_state(host)).installed_version == "3.22.1"
+
+
+async def test_basic_auth_over_https_and_plain_http_ntlm_hosts():
+    """The other WinRM set-ups the block supports: Basic over HTTPS, and NTLM with message encryption over HTTP."""
+    async with Lab(windows=0) as lab:
+        await lab.add_windows_host("k8s-wb", auth="basic")
+        await lab.add_windows_host("k8s-wh", https=False)
+        for name in ("k8s-wb", "k8s-wh"):
+            host, cluster = lab_blocks(lab, name)
+            assert host.auth == ("basic" if name == "k8s-wb" else "ntlm")
+            assert host.use_https == (name == "k8s-wb")
+            with disable_run_logger():
+                result = await windows_prereqs.fn(host, *api_endpoint(cluster))
+            assert result.facts["node_name"] == name

@@ -194,3 +194,15 @@ async def test_untrusted_certificate_is_refused_and_not_retried(untrusted_tls_se
     with pytest.raises(WinRMCertificateError):
         async with host.open_session():
             pass
+
+
+async def test_kerberos_without_its_libraries_says_what_to_install():
+    pytest.importorskip("spnego")
+    try:
+        import gssapi  # noqa: F401
+        pytest.skip("gssapi is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(WinRMProtocolError, match="pyspnego\\[kerberos\\]"):
+        async with make_host(auth="kerberos").open_session():
+            pass
