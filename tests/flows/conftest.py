@@ -1,4 +1,5 @@
-"""Fixtures for flow tests: one Prefect test server per session, and a fresh lab per test with its blocks saved.
+"""Fixtures for flow tests: a fresh lab per test with its blocks saved (the Prefect API is `prefect_api` in
+tests/conftest.py).
 
 Flows run for real inside `prefect_test_harness` (its own SQLite API server); the lab is the cluster and the
 Windows hosts at the wire. Nothing is mocked.
@@ -9,18 +10,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator
 
-import pytest
-from prefect.testing.utilities import prefect_test_harness
-
 from deployments.lab_blocks import save_lab_blocks
 from lab.world import Lab
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Any:
-    """A Prefect API for the whole session (starting one takes 10+ s)."""
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @contextlib.asynccontextmanager
