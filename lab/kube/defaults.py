@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import schema as schemas
-from .errors import ApiError, BadRequest, Invalid, NotFound
+from .errors import ApiError, BadRequest, Forbidden, Invalid, NotFound
 from .resources import CALICO_GROUP, TIGERA_OPERATOR_GROUP, Registry, ResourceType
 from .schema import Schema
 from .store import Event, Store
@@ -455,6 +455,8 @@ class Admission:
             self._crd(op, obj)
         builtin = self.is_builtin(rt)
         causes: list[tuple[str, str]] = []
+        if op == "CREATE" and rt.namespaced and current_request.get() is not None:
+            self._namespace_lifecycle(meta.get("namespace") or "default")
         if current_request.get() is not None:
             if rt.group == CALICO_GROUP:
                 causes = calico_causes(rt.kind, obj)
@@ -464,6 +466,12 @@ class Admission:
             raise Invalid.of(rt.kind, name, causes, rt.group)
         return check_and_complete(obj, self.schema_for(rt), kind=rt.kind, name=name, group=rt.group,
                                   custom=not builtin)
+
+    def _namespace_lifecycle(self, namespace: str) -> None:
+        ns = self.store.try_get(self.registry.get("", "namespaces"), None, namespace)
+        if ns is not None and ns["metadata"].get("deletionTimestamp"):
+            raise Forbidden(f"unable to create new content in namespace {namespace} because it is being "
+                            "terminated", details={"name": namespace, "kind": "namespaces"})
 
     # --- side effects --------------------------------------------------------------------------------------
     def _sa_token_secret(self, op: str, obj: Obj) -> None:

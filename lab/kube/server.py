@@ -247,6 +247,8 @@ class ApiServer:
             raise _not_found_path()
         if info.namespace is not None and not rt.namespaced:
             raise _not_found_path()
+        if info.subresource == "finalize" and rt.key == ("", "namespaces") and request.method == "PUT":
+            return await self._finalize_namespace(request, rt, info)
         if info.subresource is not None and info.subresource not in rt.subresources:
             raise _not_found_path()
         if info.subresource == "exec":
@@ -695,6 +697,23 @@ class ApiServer:
                               "metadata": {"resourceVersion": self.store.resource_version}, "items": deleted})
 
     # --- subresources --------------------------------------------------------------------------------------
+    async def _finalize_namespace(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.Response:
+        """PUT /api/v1/namespaces/{name}/finalize: only spec.finalizers changes (what the namespace controller
+        and "force delete a stuck namespace" recipes use)."""
+        body = self._check_kind(rt, await self._body(request))
+        finalizers = list((body.get("spec") or {}).get("finalizers") or [])
+        sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+        current = self.store.get(rt, None, info.name or "")
+        if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+            raise Conflict.stale(rt.plural, info.name or "", rt.group)
+
+        def set_finalizers(o: Obj) -> None:
+            o.setdefault("spec", {})["finalizers"] = finalizers
+
+        obj = self.store.mutate(rt, None, info.name or "", set_finalizers)
+        if self.store.try_get(rt, None, info.name or "") is None:
+            obj = dict(obj, spec={"finalizers": finalizers})
+        return json_response(obj)
     async def _scale(self, request: web.Request, rt: ResourceType, info: RequestInfo, user: UserInfo) -> web.Response:
         name = info.name or ""
         obj = self.store.get(rt, info.namespace, name)

@@ -167,3 +167,22 @@ def _deployment(name: str) -> dict:
         "selector": {"matchLabels": {"run": name}},
         "template": {"metadata": {"labels": {"run": name}},
                      "spec": {"containers": [{"name": name, "image": "nginx"}]}}}}
+
+
+async def test_terminating_namespace_refuses_new_content_and_finalize_releases_it(api, http):
+    v1 = kclient.CoreV1Api(api)
+    await v1.create_namespace({"metadata": {"name": "doomed"}})
+    await v1.delete_namespace("doomed")
+    ns = await v1.read_namespace("doomed")
+    assert ns.status.phase == "Terminating" and ns.spec.finalizers == ["kubernetes"]
+    with pytest.raises(ApiException) as err:
+        await v1.create_namespaced_config_map("doomed", {"metadata": {"name": "late"}})
+    assert err.value.status == 403 and "because it is being terminated" in json.loads(err.value.body)["message"]
+    body = ns.to_dict()
+    reply = await http("PUT", "/api/v1/namespaces/doomed/finalize",
+                       json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"},
+                             "spec": {"finalizers": []}})
+    assert reply.status == 200, reply.body
+    with pytest.raises(ApiException) as err:
+        await v1.read_namespace("doomed")
+    assert err.value.status == 404 and body

@@ -84,7 +84,8 @@ async def test_openapi_v3_tells_kubectl_about_field_validation(http):
 
 
 async def test_openapi_v2(http):
-    pb = await http("GET", "/openapi/v2", headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    pb = await http("GET", "/openapi/v2",
+                    headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
     assert pb.status == 200 and pb.body == b""
     doc = (await http("GET", "/openapi/v2", headers={"Accept": "application/json"})).json()
     assert doc["swagger"] == "2.0" and "io.k8s.api.core.v1.Pod" in doc["definitions"]
