@@ -195,7 +195,7 @@ async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, s
         ok = current is not None and want is not None and _digest(current) == _digest(want)
         observed = "absent" if current is None else ("the admin kubeconfig" if ok else "a different kubeconfig")
         return [Check(name="node-kubeconfig", ok=ok, observed=observed, expected="the admin kubeconfig (runbook)",
-                      fix="rewritten by this step")]
+                      fix="" if ok else "rewritten by this step")]
     user = f"system:node:{node_name}"
     ident = creds.kubeconfig_identity(current) if current is not None else None
     ok = (ident is not None and ident.kind == "certificate" and ident.common_name == user
@@ -205,7 +205,7 @@ async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, s
         f"{ident.kind} {ident.common_name}".strip() if ident.kind == "certificate" else ident.kind)
     checks = [Check(name="node-kubeconfig", ok=ok, observed=observed,
                     expected=f"client certificate {user} (O=system:nodes), valid ≥ 30 days",
-                    fix="rewritten by this step")]
+                    fix="" if ok else "rewritten by this step")]
     proxy = await _current_file(ps, creds.KUBE_PROXY_KUBECONFIG)
     pident = creds.kubeconfig_identity(proxy) if proxy is not None else None
     pok = (pident is not None and pident.kind == "certificate" and pident.common_name == creds.KUBE_PROXY_USER
@@ -213,7 +213,7 @@ async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, s
     checks.append(Check(name="kube-proxy-kubeconfig", ok=pok,
                         observed="absent" if pident is None else f"{pident.kind} {pident.common_name}".strip(),
                         expected=f"client certificate {creds.KUBE_PROXY_USER}, valid ≥ 30 days",
-                        fix="rewritten by this step"))
+                        fix="" if pok else "rewritten by this step"))
     return checks
 
 
