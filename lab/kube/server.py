@@ -650,13 +650,11 @@ class ApiServer:
 
     async def _delete(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.Response:
         opts: Obj = {}
-        if request.can_read_body:
-            raw = await request.read()
-            if raw.strip():
-                try:
-                    opts = json.loads(raw)
-                except ValueError:
-                    raise BadRequest("the body of the request could not be decoded as DeleteOptions") from None
+        if request.can_read_body and (await request.read()).strip():
+            body = await self._body(request)  # JSON, or protobuf from typed clients (kubectl drain)
+            if not isinstance(body, dict):
+                raise BadRequest("the body of the request could not be decoded as DeleteOptions")
+            opts = body
         propagation = request.query.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
         if opts.get("orphanDependents") is True:
             propagation = "Orphan"
@@ -781,7 +779,7 @@ class ApiServer:
                "status": {"token": token, "expirationTimestamp": expires}}
         return json_response(out, 201)
 
-    def _pod_container(self, pod: Obj, container: str | None, *, verb: str) -> str:
+    def _pod_container(self, pod: Obj, container: str | None) -> str:
         spec = pod.get("spec") or {}
         names = [c.get("name") for c in spec.get("containers") or []]
         init = [c.get("name") for c in spec.get("initContainers") or []]
@@ -802,7 +800,7 @@ class ApiServer:
     async def _log(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.StreamResponse:
         q = request.query
         pod = self.store.get(rt, info.namespace, info.name or "")
-        container = self._pod_container(pod, q.get("container"), verb="log")
+        container = self._pod_container(pod, q.get("container"))
         statuses = {c.get("name"): c for c in ((pod.get("status") or {}).get("containerStatuses") or [])
                     + ((pod.get("status") or {}).get("initContainerStatuses") or [])}
         cs = statuses.get(container)
@@ -861,7 +859,7 @@ class ApiServer:
         if rt.key != ("", "pods"):
             raise _not_found_path()
         pod = self.store.get(rt, info.namespace, info.name or "")
-        container = self._pod_container(pod, q.get("container"), verb="exec")
+        container = self._pod_container(pod, q.get("container"))
         argv = q.getall("command", [])
         if not argv:
             raise BadRequest("you must specify at least 1 command")

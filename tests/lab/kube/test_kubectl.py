@@ -260,3 +260,18 @@ async def test_typed_create_commands_send_protobuf(kubectl, kube, api, ns):
     assert r.out.strip() == "no"
     r = await kubectl("get", "pods", "-n", ns, "--token", token, "--as=kubernetes-admin")
     assert r.code != 0 and "cannot impersonate" in r.err
+
+
+async def test_cordon_drain_uncordon(kubectl, api, ns):
+    await kclient.CoreV1Api(api).create_namespaced_pod(ns, {"metadata": {"name": "evictme", "labels": {
+        "drain-test": ns}}, "spec": {"containers": [{"name": "c", "image": "busybox"}], "nodeName": "k8s-lw"}})
+    try:
+        r = await kubectl("drain", "k8s-lw", "--pod-selector", f"drain-test={ns}", "--force", "--timeout=30s")
+        assert r.code == 0, r.err  # typed-client DELETEs carry protobuf DeleteOptions
+        node = await kclient.CoreV1Api(api).read_node("k8s-lw")
+        assert node.spec.unschedulable is True
+        pods = await kclient.CoreV1Api(api).list_namespaced_pod(ns)
+        assert pods.items == []
+    finally:
+        assert (await kubectl("uncordon", "k8s-lw")).code == 0
+    assert not (await kclient.CoreV1Api(api).read_node("k8s-lw")).spec.unschedulable
