@@ -8,6 +8,7 @@ reconciling from store events. It sets `kube.exec_runtime`, `kube.log_provider`,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..store import Event
@@ -24,6 +25,8 @@ from .services import Services
 from .workloads import Workloads
 
 __all__ = ["Controllers", "start_controllers", "NodeRuntime", "LinuxNodeRuntime"]
+
+log = logging.getLogger("lab.kube.controllers")
 
 
 class Controllers:
@@ -86,14 +89,20 @@ class Controllers:
 
     # --- wiring --------------------------------------------------------------------------------------------------
     def _on_event(self, ev: Event) -> None:
+        # Listeners run inside someone else's store write (often an API request): never let a controller's
+        # bug fail that write.
         if self._stopped:
             return
-        for part in self._parts:
-            part.on_event(ev)
-        if ev.rt.key == ("", "serviceaccounts"):
-            self.namespaces.on_serviceaccount(ev)
-        if ev.rt.group.endswith("projectcalico.org") and ev.rt.plural in ("ipamconfigs", "ippools"):
-            self.kubelet.kick()
+        try:
+            for part in self._parts:
+                part.on_event(ev)
+            if ev.rt.key == ("", "serviceaccounts"):
+                self.namespaces.on_serviceaccount(ev)
+            if ev.rt.group.endswith("projectcalico.org") and ev.rt.plural in ("ipamconfigs", "ippools"):
+                self.kubelet.kick()
+        except Exception as exc:
+            log.exception("controller listener failed on %s %s", ev.type, ev.rt.qualified)
+            self.ctx.runner.errors.append(exc)
 
     def _enqueue_all(self) -> None:
         store, ctx = self.ctx.store, self.ctx
