@@ -98,9 +98,15 @@ def command(*names: str):
     return deco
 
 
+def _load_tools() -> None:
+    """Import the tool modules (each registers its commands with `@command`)."""
+    from . import dns_tools, http_tools, powershell
+    del dns_tools, http_tools, powershell
+
+
 def available(ex: Exec, prog: str) -> bool:
     """Is `prog` in the container's image (and emulated here)?"""
-    from . import dns_tools, http_tools, powershell  # noqa: F401  (registers their commands)
+    _load_tools()
     base = prog.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
     if ex.os == "windows":
         tools = NANOSERVER_TOOLS if "nanoserver" in ex.image.lower() else WINDOWS_TOOLS
@@ -136,7 +142,7 @@ async def run(net: Any, pod: dict, container: str, argv: list[str], stdin: bytes
 
 async def run_argv(ex: Exec, argv: list[str], stdin: str = "") -> Proc:
     """Run one program (inside a shell pipeline or directly)."""
-    from . import dns_tools, http_tools, powershell  # noqa: F401  (registers their commands)
+    _load_tools()
     prog = argv[0].rsplit("/", 1)[-1]
     if ex.os == "windows":
         prog = prog.rsplit("\\", 1)[-1].lower()

@@ -221,7 +221,7 @@ class PowerShell:
         except _Exit as e:
             return Proc("".join(self.out), "".join(self.err), e.code)
         except PSError as e:
-            self._write_error(e)
+            self._print_error(e)
             return Proc("".join(self.out), "".join(self.err), 1)
         return Proc("".join(self.out), "".join(self.err), 0 if ok else 1)
 
@@ -277,7 +277,7 @@ class PowerShell:
             return False  # a native program's failure only sets $? (its output is already written)
         if self.stop_on_error or e.terminating:
             raise e
-        self._write_error(e)
+        self._print_error(e)
         return False
 
     async def _value(self, text: str, offset: int, as_list: bool = False) -> Any:
@@ -405,7 +405,7 @@ class PowerShell:
         if r.error in ("refused", "tls"):
             raise PSError("Unable to connect to the remote server", web_cat, web_id)
         if r.error == "bad-url":
-            raise PSError(f"Invalid URI: The hostname could not be parsed.",
+            raise PSError("Invalid URI: The hostname could not be parsed.",
                           f"NotSpecified: (:) [{kind}], UriFormatException",
                           f"System.UriFormatException,Microsoft.PowerShell.Commands.{cls}")
         resp = r.response
@@ -526,7 +526,7 @@ class PowerShell:
             return
         self.out.append(_format(v))
 
-    def _write_error(self, e: PSError) -> None:
+    def _print_error(self, e: PSError) -> None:
         text = self.line_text
         cmd_text = e.command or text
         col = text.find(cmd_text.split(" ", 1)[0]) + 1 if cmd_text else 1

@@ -205,3 +205,30 @@ def make_vxlan(kube: KubeLab, *, felix_vxlan: bool = True) -> None:
     calico_patch(kube, "ippools", "default-ipv4-ippool", ipipMode="Never", vxlanMode="Always")
     extra = {"vxlanEnabled": True} if felix_vxlan else {}
     calico_patch(kube, "felixconfigurations", "default", ipipEnabled=False, **extra)
+
+
+IIS = "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019"
+
+
+def create(kube: KubeLab, group: str, plural: str, obj: dict, ns: str | None = "default") -> dict:
+    return kube.store.create(rt(kube, group, plural), obj, ns)
+
+
+async def linux_basics(kube: KubeLab) -> str:
+    """The runbook's Linux side: netshoot, nginx Deployment, nginx-svc; returns the Service's ClusterIP."""
+    create(kube, "", "pods", pod_obj("netshoot", "nicolaka/netshoot"))
+    create(kube, "apps", "deployments", deployment_obj("nginx", "nginx"))
+    svc = create(kube, "", "services", service_obj("nginx-svc", {"run": "nginx"}))
+    await settle(kube)
+    return svc["spec"]["clusterIP"]
+
+
+async def windows_setup(kube: KubeLab, runtime: FakeWindowsRuntime | None = None) -> FakeWindowsRuntime:
+    """linux_basics plus a Windows node (strict affinity on) running the IIS Deployment and iis-svc."""
+    await linux_basics(kube)
+    win = add_windows_node(kube, runtime=runtime)
+    set_strict_affinity(kube)
+    create(kube, "apps", "deployments", deployment_obj("iis", IIS, nodeSelector={"kubernetes.io/os": "windows"}))
+    create(kube, "", "services", service_obj("iis-svc", {"run": "iis"}))
+    await settle(kube)
+    return win

@@ -3,28 +3,14 @@ traffic needing VXLAN end to end, and policy on a Windows pod enforced only whil
 
 from __future__ import annotations
 
-from .conftest import (FakeWindowsRuntime, add_windows_node, calico_patch, deployment_obj, make_vxlan, pod_obj,
-                       pods_of, rt, run, service_obj, set_strict_affinity, settle)
-
-IIS = "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019"
-
-
-def _create(kube, group: str, plural: str, obj: dict, ns: str | None = "default") -> dict:
-    return kube.store.create(rt(kube, group, plural), obj, ns)
-
-
-async def _linux_basics(kube) -> str:
-    _create(kube, "", "pods", pod_obj("netshoot", "nicolaka/netshoot"))
-    _create(kube, "apps", "deployments", deployment_obj("nginx", "nginx"))
-    svc = _create(kube, "", "services", service_obj("nginx-svc", {"run": "nginx"}))
-    await settle(kube)
-    return svc["spec"]["clusterIP"]
+from .conftest import (FakeWindowsRuntime, calico_patch, create, linux_basics, make_vxlan, pod_obj, pods_of, run,
+                       service_obj, settle, windows_setup)
 
 
 async def test_tool_exit_codes_and_messages(lab):
     async with lab() as kube:
-        ip = await _linux_basics(kube)
-        _create(kube, "", "services", service_obj("empty-svc", {"run": "nobody"}))
+        ip = await linux_basics(kube)
+        create(kube, "", "services", service_obj("empty-svc", {"run": "nobody"}))
         nginx_ip = pods_of(kube, run="nginx")[0]["status"]["podIP"]
 
         r = await run(kube, "netshoot", ["curl", "-sS", "http://no-such-svc"])
@@ -53,8 +39,8 @@ async def test_tool_exit_codes_and_messages(lab):
 
 async def test_egress_default_deny_blocks_dns(lab):
     async with lab() as kube:
-        await _linux_basics(kube)
-        _create(kube, "networking.k8s.io", "networkpolicies", {
+        await linux_basics(kube)
+        create(kube, "networking.k8s.io", "networkpolicies", {
             "metadata": {"name": "deny-egress"},
             "spec": {"podSelector": {"matchLabels": {"run": "netshoot"}}, "policyTypes": ["Egress"]}})
         r = await run(kube, "netshoot", ["curl", "-sS", "http://nginx-svc"])
@@ -64,7 +50,7 @@ async def test_egress_default_deny_blocks_dns(lab):
         r = await run(kube, "netshoot", ["nslookup", "nginx-svc"])
         assert r.exit_code == 1 and b"connection timed out; no servers could be reached" in r.stdout
         # allowing DNS (and nginx) again restores both
-        _create(kube, "networking.k8s.io", "networkpolicies", {
+        create(kube, "networking.k8s.io", "networkpolicies", {
             "metadata": {"name": "allow-dns-and-nginx"},
             "spec": {"podSelector": {"matchLabels": {"run": "netshoot"}}, "policyTypes": ["Egress"],
                      "egress": [{"to": [{"namespaceSelector": {"matchLabels": {
@@ -77,34 +63,23 @@ async def test_egress_default_deny_blocks_dns(lab):
 
 async def test_calico_global_policy_denies(lab):
     async with lab() as kube:
-        await _linux_basics(kube)
-        _create(kube, "crd.projectcalico.org", "globalnetworkpolicies", {
+        await linux_basics(kube)
+        create(kube, "crd.projectcalico.org", "globalnetworkpolicies", {
             "metadata": {"name": "deny-nginx"},
             "spec": {"order": 10, "selector": "run == 'nginx'", "types": ["Ingress"],
                      "ingress": [{"action": "Deny", "protocol": "TCP", "source": {"selector": "run == 'netshoot'"}},
                                  {"action": "Allow"}]}}, None)
         r = await run(kube, "netshoot", ["curl", "-s", "-m", "3", "http://nginx-svc"])
         assert r.exit_code == 28
-        _create(kube, "", "pods", pod_obj("other", "nicolaka/netshoot"))
+        create(kube, "", "pods", pod_obj("other", "nicolaka/netshoot"))
         await settle(kube)
         r = await run(kube, "other", ["curl", "-s", "-m", "3", "http://nginx-svc"])
         assert r.exit_code == 0
 
 
-async def _windows_setup(kube, runtime: FakeWindowsRuntime | None = None) -> FakeWindowsRuntime:
-    await _linux_basics(kube)
-    win = add_windows_node(kube, runtime=runtime)
-    set_strict_affinity(kube)
-    _create(kube, "apps", "deployments", deployment_obj(
-        "iis", IIS, nodeSelector={"kubernetes.io/os": "windows"}))
-    _create(kube, "", "services", service_obj("iis-svc", {"run": "iis"}))
-    await settle(kube)
-    return win
-
-
 async def test_linux_windows_traffic_needs_vxlan_everywhere(lab):
     async with lab() as kube:
-        win = await _windows_setup(kube)
+        win = await windows_setup(kube)
         iis = pods_of(kube, run="iis")[0]
         assert iis["spec"]["nodeName"] == "k8s-ww" and iis["status"]["phase"] == "Running"
         iwr = ["powershell", "-command", "iwr -UseBasicParsing -TimeoutSec 5 http://nginx-svc"]
@@ -140,9 +115,9 @@ async def test_linux_windows_traffic_needs_vxlan_everywhere(lab):
 
 async def test_policy_on_windows_pod_needs_felix_on_that_node(lab):
     async with lab() as kube:
-        win = await _windows_setup(kube)
+        win = await windows_setup(kube)
         make_vxlan(kube)
-        _create(kube, "networking.k8s.io", "networkpolicies", {
+        create(kube, "networking.k8s.io", "networkpolicies", {
             "metadata": {"name": "iis-only-from-client"},
             "spec": {"podSelector": {"matchLabels": {"run": "iis"}}, "policyTypes": ["Ingress"],
                      "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}],
@@ -157,7 +132,7 @@ async def test_policy_on_windows_pod_needs_felix_on_that_node(lab):
 async def test_windows_pod_waits_for_cni_and_reports_start_errors(lab):
     async with lab() as kube:
         runtime = FakeWindowsRuntime("k8s-ww", cni=(False, "cni config uninitialized"))
-        await _windows_setup(kube, runtime)
+        await windows_setup(kube, runtime)
         iis = pods_of(kube, run="iis")[0]
         waiting = iis["status"]["containerStatuses"][0]["state"]["waiting"]
         assert waiting["reason"] == "ContainerCreating"

@@ -81,7 +81,7 @@ async def test_image_pull_takes_clock_time_and_reports_events(lab):
         kube.controllers.kubelet.set_pull_seconds("nginx:1.21", 300)  # 0.6 s at the test time scale
         pods = rt(kube, "", "pods")
         watch = kube.store.watch(pods, "default")
-        _pod_created = kube.store.create(pods, pod_obj("web", "nginx:1.21"), "default")
+        kube.store.create(pods, pod_obj("web", "nginx:1.21"), "default")
         seen_pending_with_ip = False
         async with asyncio.timeout(20):
             async for ev in watch:

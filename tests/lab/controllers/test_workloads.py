@@ -4,8 +4,6 @@ deletion (Terminating, content removed, then gone)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
