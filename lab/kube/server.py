@@ -399,7 +399,8 @@ class ApiServer:
         ctx = current_request.get()
         headers = None
         if ctx is not None and ctx.warnings:
-            headers = {"Warning": ", ".join(f'299 - "{w}"' for w in ctx.warnings)}
+            quoted = (w.replace("\\", "\\\\").replace('"', '\\"') for w in ctx.warnings)
+            headers = {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)}
         if self._table_wanted(request):
             table = tables.to_table([obj], self._printer(rt), resource_version=obj["metadata"].get(
                 "resourceVersion", ""), include_object=request.query.get("includeObject", "Metadata"))
