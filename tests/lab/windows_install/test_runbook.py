@@ -122,3 +122,21 @@ async def test_same_steps_with_a_323_installer_read_the_pools_and_choose_vxlan(l
     assert "\nCalico for Windows installed\n" in run.lines
     assert "Done, the Calico services are running:" in run.lines
     assert node.host.service("CalicoConfd") is None
+
+
+async def test_kubelet_registers_with_a_node_client_certificate(lab, node, remote):
+    """The least-privilege path: c:\\k\\config holds a `system:node:k8s-ww` client certificate, not the admin
+    token; kubelet registers and updates its Node with it."""
+    runbook_calico_steps(lab, vxlan_enabled=True)
+    await stage_runbook_files(lab, node, remote, "3.22.5")
+    run = await run_installer(remote, node, KubeVersion="1.22.6")
+    assert run.failure is None
+    cert, key = lab.ca.issue_client_cert("system:node:k8s-ww", ["system:nodes"])
+    kubeconfig = lab.kube.kubeconfig(user="system:node:k8s-ww", client_cert=(cert, key))
+    assert lab.kube.admin_token not in kubeconfig
+    await remote.copy(kubeconfig.encode(), "c:\\k\\config")
+    await remote.run(INSTALL_KUBE_SERVICES)
+    await remote.run("Start-Service", Name="kubelet")
+    await wait_node(lab, "k8s-ww", lambda n: ready_status(n) == "True")
+    users = {e.user for e in lab.kube.requests.entries if e.resource == "nodes" and e.verb in ("create", "patch")}
+    assert users == {"system:node:k8s-ww"}
