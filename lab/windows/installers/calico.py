@@ -163,7 +163,8 @@ class Installer:
     # ---- steps ------------------------------------------------------------------------------------------------
     async def _load_helpers(self) -> None:
         fs = self.host.fs
-        for url, path in ((SDN_HELPER_URL, KUBE_DIR + "\\helper.psm1"), (SDN_HELPER_V2_URL, KUBE_DIR + "\\helper.v2.psm1")):
+        helpers = ((SDN_HELPER_URL, KUBE_DIR + "\\helper.psm1"), (SDN_HELPER_V2_URL, KUBE_DIR + "\\helper.v2.psm1"))
+        for url, path in helpers:
             if not fs.exists(path):
                 try:
                     await self.rt.download(url, path)
@@ -246,7 +247,8 @@ class Installer:
                         "'Start-Service docker' and try again.")
                 raise ScriptExit(1)
             await self.host.delay("image_pull", 8.0)
-            for line in ("3.6: Pulling from oss/kubernetes/pause", "Digest: sha256:3d380ca8864549e74af4b29c10f9cb0956236dfb01c40ca076fb6c37253234db",
+            digest = "sha256:3d380ca8864549e74af4b29c10f9cb0956236dfb01c40ca076fb6c37253234db"
+            for line in ("3.6: Pulling from oss/kubernetes/pause", f"Digest: {digest}",
                          f"Status: Downloaded newer image for {PAUSE_IMAGE}", PAUSE_IMAGE):
                 io.output(line)
             for image in (PAUSE_IMAGE, "kubeletwin/pause:latest"):
@@ -299,7 +301,8 @@ class Installer:
         if zip_rel.config_if_not_set:
             new = cfgmod.set_var(text, "CALICO_NETWORKING_BACKEND", backend)
         else:
-            new = cfgmod.replace_text(text, 'CALICO_NETWORKING_BACKEND="vxlan"', f'CALICO_NETWORKING_BACKEND="{backend}"')
+            new = cfgmod.replace_text(text, 'CALICO_NETWORKING_BACKEND="vxlan"',
+                                      f'CALICO_NETWORKING_BACKEND="{backend}"')
         self.host.fs.write_text(CALICO_ROOT + "\\config.ps1", new)
 
     def _kubectl(self, kubeconfig: str) -> Kubectl:

@@ -3,8 +3,6 @@ vSwitch is created, unknown parameters, a 3.22 installer on Kubernetes ≥ 1.24,
 
 from __future__ import annotations
 
-import pytest
-
 from lab.windows.installers.runtime import runtime_for
 
 from .conftest import (INSTALLER_PATH, Remote, run_installer, runbook_calico_steps, stage_runbook_files,
