@@ -140,3 +140,26 @@ async def test_kubelet_registers_with_a_node_client_certificate(lab, node, remot
     await wait_node(lab, "k8s-ww", lambda n: ready_status(n) == "True")
     users = {e.user for e in lab.kube.requests.entries if e.resource == "nodes" and e.verb in ("create", "patch")}
     assert users == {"system:node:k8s-ww"}
+
+
+async def test_after_a_reboot_calico_reinitialises_and_the_node_comes_back(lab, node, remote):
+    runbook_calico_steps(lab, vxlan_enabled=True)
+    await stage_runbook_files(lab, node, remote, "3.22.5")
+    assert (await run_installer(remote, node, KubeVersion="1.22.6")).failure is None
+    await remote.run(INSTALL_KUBE_SERVICES)
+    await remote.run("Start-Service", Name="kubelet")
+    await remote.run("Start-Service", Name="kube-proxy")
+    await wait_node(lab, "k8s-ww", lambda n: ready_status(n) == "True")
+    old_boot = node.host.boot_time_text()
+    calico = runtime_for(node.host).calico
+
+    await node.host.reboot()
+    assert node.host.boot_time_text() != old_boot
+    # every service is Automatic (nssm SERVICE_AUTO_START): CalicoNode runs its first-boot path again, kubelet
+    # finds its Node already registered, and CalicoNode's startup recreates the pod network.
+    await wait_node(lab, "k8s-ww", lambda n: calico.startup_ok and calico.initialised()
+                    and node.host.hns.network("Calico") is not None)
+    assert node.host.hns.network("External") is not None
+    assert {s: node.host.service(s).status for s in ("CalicoNode", "CalicoFelix", "kubelet", "kube-proxy")} == {
+        "CalicoNode": "Running", "CalicoFelix": "Running", "kubelet": "Running", "kube-proxy": "Running"}
+    assert ready_status(lab.kube.store.get(lab.kube.registry.get("", "nodes"), None, "k8s-ww")) == "True"
