@@ -6,6 +6,7 @@ The blocks are built only from `Lab.describe()` (what lab.json says), as a user 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,24 @@ async def leftovers(cluster: KubernetesCluster) -> list[str]:
             for o in (await fn(label_selector=selector)).items:
                 found.append(f"{kind}/{o.metadata.namespace}/{o.metadata.name}")
     return found
+
+
+def stuck_iis_image(j: Joined, label: str) -> str:
+    """An IIS image for the node's build whose pull never finishes. Each test that cancels during a pull uses its
+    own (the lab keeps an abandoned pull in flight, and a later pod of the same image would join it)."""
+    image = f"mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019-{label}"
+    j.kubelet.set_pull_seconds(image, 1e9, node=j.node)
+    return image
+
+
+def pulling_started(j: Joined, image: str) -> asyncio.Event:
+    """An Event set when the kubelet records `Pulling image "<image>"` (watched through the lab's store)."""
+    seen = asyncio.Event()
+
+    def on_event(ev: Any) -> None:
+        obj = ev.obj or {}
+        if ev.rt.plural == "events" and obj.get("reason") == "Pulling" and image in (obj.get("message") or ""):
+            seen.set()
+
+    j.lab.kube.store.add_listener(on_event)  # stays registered: setting a set Event is harmless
+    return seen

@@ -18,7 +18,7 @@ from tasks.results import StepFailed
 from tasks.smoke import SMOKE_CHECKS, workload_smoke
 from tasks.testbed import delete_namespace
 
-from .conftest import FAST, NODE, join_node, leftovers
+from .conftest import FAST, NODE, join_node, leftovers, pulling_started, stuck_iis_image
 from .test_manifests import all_manifests, schema_version
 
 
@@ -118,27 +118,14 @@ async def test_manifests_validate_against_the_lab_version(joined):
 
 
 async def test_cancelling_while_the_iis_image_pulls_leaves_nothing(joined):
-    image = m.iis_image(SmokeImages(), "10.0.17763")
-    store = joined.lab.kube.store
-    pulling = asyncio.Event()
-
-    def on_event(ev):
-        obj = ev.obj or {}
-        if ev.rt.plural == "events" and obj.get("reason") == "Pulling" and image in (obj.get("message") or ""):
-            pulling.set()
-
-    joined.kubelet.forget_images(NODE)
-    joined.kubelet.set_pull_seconds(image, 1e6, node=NODE)  # a pull that never ends
-    store.add_listener(on_event)
-    task = asyncio.ensure_future(smoke(joined))
-    try:
-        await asyncio.wait_for(pulling.wait(), 30)
-        assert not task.done()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    finally:
-        joined.kubelet.set_pull_seconds(image, 1.0, node=NODE)  # (the listener stays: setting a set Event is harmless)
+    image = stuck_iis_image(joined, "cancel-task")
+    pulling = pulling_started(joined, image)
+    task = asyncio.ensure_future(smoke(joined, images=SmokeImages(iis=image)))
+    await asyncio.wait_for(pulling.wait(), 30)
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert await leftovers(joined.cluster) == []
 
 
