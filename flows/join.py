@@ -188,7 +188,7 @@ async def join_windows_node(request: JoinRequest) -> JoinSummary:
     results: list[StepResult] = []
     node: str | None = None
     emit("windows-node.join.started", target, target, {"plan": request.plan})
-    async with node_lock(target):
+    async with node_lock(f"{target}:{blocks.host.port}"):  # address:port names one WinRM endpoint, one host
         try:
             node = await run_join_steps(blocks, request, results)
         except StepFailed as exc:

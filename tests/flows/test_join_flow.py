@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from flows.join import JoinRequest, join_windows_node
@@ -104,3 +106,13 @@ async def test_operator_install_is_reconfigured_through_the_installation():
         inst = lab.kube.store.get(lab.kube.registry.get("operator.tigera.io", "installations"), None, "default")
         assert inst["spec"]["calicoNetwork"]["ipPools"][0]["encapsulation"] == "VXLAN"
         assert summary.outcome in ("joined", "unchanged")
+
+
+async def test_concurrent_joins_of_one_node_are_serialized_by_its_lock():
+    async with started_lab() as (lab, names):
+        first, second = await asyncio.gather(join_windows_node(request_for(names)),
+                                             join_windows_node(request_for(names)))
+        assert sorted([first.outcome, second.outcome]) == ["joined", "unchanged"]
+        installs = [c for c in lab.windows_host("k8s-ww").records.commands
+                    if c.name.lower().endswith("install-calico-windows.ps1")]
+        assert len(installs) == 1
