@@ -105,6 +105,10 @@ class WindowsNodeRuntime:
         """Calico IPAM on Windows refuses to allocate with strict affinity off."""
         return True
 
+    def service_proxy_ready(self) -> bool:
+        """kube-proxy runs here and has programmed Services (pods here reach ClusterIPs); the network model asks."""
+        return bool(self.kubelet.proxy_ready and self.kubelet.rt.service_running("kube-proxy"))
+
     async def exec(self, pod: dict, container: str, argv: list[str]) -> Any:
         """None: the cluster's network model answers execs (powershell iwr / Invoke-WebRequest included)."""
         return None
