@@ -34,7 +34,8 @@ class VerifyRequest(BaseModel):
     keep: bool = Field(default=False, description="Leave the test namespaces in place for inspection.")
     images: SmokeImages = Field(default_factory=SmokeImages, description="Image overrides (private registries).")
     deadlines: SmokeDeadlines = Field(default_factory=SmokeDeadlines, description="Per-phase deadlines.")
-    policy_settle_s: float = Field(default=30.0, ge=0, description="How long a new policy may take to apply.")
+    settle_s: float = Field(default=20.0, ge=0, description="How long a failing check is retried while new Services "
+                                                          "and policies are programmed on the nodes.")
 
     @field_validator("cluster_block")
     @classmethod
@@ -86,10 +87,10 @@ async def verify_windows_node(request: VerifyRequest) -> VerifySummary:
     try:
         if request.smoke:
             results.append(await workload_smoke(cluster, node, images=request.images, keep=request.keep,
-                                                deadlines=request.deadlines))
+                                                deadlines=request.deadlines, settle_s=request.settle_s))
         if request.netpol:
             results.append(await netpol_verify(cluster, node, images=request.images, keep=request.keep,
-                                               deadlines=request.deadlines, settle_s=request.policy_settle_s))
+                                               deadlines=request.deadlines, settle_s=request.settle_s))
     except StepFailed as exc:
         results.append(exc.result)
         await publish_report("verify", node, title, results, "failed")

@@ -14,7 +14,7 @@ from blocks.kubernetes import KubernetesCluster
 
 from . import manifests as m
 from .manifests import SmokeImages
-from .probes import ProbeResult, probe_http
+from .probes import ProbeResult, probe_http, settle
 from .results import StepRecorder, StepResult
 from .retry import retry_on_transient
 from .testbed import SmokeDeadlines, Testbed, create_objects, inspect_node, testbed
@@ -51,18 +51,10 @@ def observed_word(r: ProbeResult) -> str:
 
 async def probe_until(api: kclient.ApiClient, bed: Testbed, case: Case, want_allowed: bool, *, settle_s: float,
                       exec_timeout_s: float) -> ProbeResult:
-    """Probe `case` until the outcome is `want_allowed` or `settle_s` passed; return the last result.
-
-    Felix programs a new policy asynchronously and the API offers no status to watch for it, so an outcome
-    different from the expectation is probed again (a deny probe itself waits out curl's 5 s timeout).
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settle_s
-    while True:
-        result = await probe_http(api, bed.endpoint(case.source), case.target, timeout_s=exec_timeout_s)
-        if result.ok == want_allowed or loop.time() >= deadline:
-            return result
-        await asyncio.sleep(min(1.0, max(0.0, deadline - loop.time())))
+    """Probe `case` until the outcome is `want_allowed` or `settle_s` passed (Felix programs a new policy
+    asynchronously; a deny probe itself waits out curl's 5 s timeout)."""
+    return await settle(lambda: probe_http(api, bed.endpoint(case.source), case.target, timeout_s=exec_timeout_s),
+                        want_ok=want_allowed, settle_s=settle_s)
 
 
 def enforcement_note(case: Case, node: str, node_os: str) -> str:
@@ -84,7 +76,7 @@ def enforcement_fix(node: str, node_os: str) -> str:
 
 @task(name="netpol_verify", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient)
 async def netpol_verify(cluster: KubernetesCluster, node_name: str, *, images: SmokeImages | None = None,
-                        keep: bool = False, deadlines: SmokeDeadlines | None = None, settle_s: float = 30.0,
+                        keep: bool = False, deadlines: SmokeDeadlines | None = None, settle_s: float = 20.0,
                         plan: bool = False) -> StepResult:
     """Verify NetworkPolicy enforcement around Windows node `node_name` with a policy matrix.
 
@@ -103,7 +95,8 @@ async def netpol_verify(cluster: KubernetesCluster, node_name: str, *, images: S
         images: image overrides.
         keep: leave the namespace, workloads and policies in place.
         deadlines: per-phase deadlines of the workloads.
-        settle_s: how long a policy may take to be programmed before a case counts as failed.
+        settle_s: how long a case may take to show its expected outcome (Services and policies are programmed
+            asynchronously) before it counts as failed.
         plan: report what would be done; create nothing.
 
     Returns:
@@ -149,7 +142,7 @@ async def netpol_verify(cluster: KubernetesCluster, node_name: str, *, images: S
 async def run_matrix(api: kclient.ApiClient, bed: Testbed, rec: StepRecorder, *, settle_s: float,
                      exec_timeout_s: float) -> list[dict[str, Any]]:
     """Check MATRIX before and after the policies; record one check per case; return the table rows."""
-    before = await asyncio.gather(*(probe_until(api, bed, c, True, settle_s=0, exec_timeout_s=exec_timeout_s)
+    before = await asyncio.gather(*(probe_until(api, bed, c, True, settle_s=settle_s, exec_timeout_s=exec_timeout_s)
                                     for c in MATRIX))
     baseline_ok = all(r.ok for r in before)
     for case, r in zip(MATRIX, before):

@@ -8,9 +8,10 @@ Linux (netshoot): `nslookup <svc>`, `curl -sI -m 5 http://<svc>` (first line `HT
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Awaitable, Callable, Literal
 
 from kubernetes.aio import client as kclient
 
@@ -138,3 +139,20 @@ async def probe_http(api: kclient.ApiClient, src: Endpoint, service: str, *, tim
         first = next((ln.strip() for ln in out.stderr.splitlines() if ln.strip()), "")
         observed = f"no response (exit {out.exit_code}{': ' + _trim(first, 160) if first else ''})"
     return ProbeResult(src.label, service, "http", False, observed, _trim(out.stdout + out.stderr))
+
+
+async def settle(probe: Callable[[], Awaitable[ProbeResult]], *, want_ok: bool, settle_s: float,
+                 pause_s: float = 1.0) -> ProbeResult:
+    """Run `probe` until its outcome is `want_ok` or `settle_s` has passed; return the last result.
+
+    Changes to the data path are applied asynchronously — kube-proxy programming a new Service on Windows (HNS load
+    balancers), Felix programming a new policy — and the API offers no status to watch for either, so an outcome
+    different from the expectation is probed again after `pause_s`.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settle_s
+    while True:
+        result = await probe()
+        if result.ok == want_ok or loop.time() >= deadline:
+            return result
+        await asyncio.sleep(min(pause_s, max(0.0, deadline - loop.time())))

@@ -13,7 +13,7 @@ from blocks.kubernetes import KubernetesCluster
 
 from . import manifests as m
 from .manifests import SmokeImages
-from .probes import ProbeResult, probe_dns, probe_http
+from .probes import ProbeResult, probe_dns, probe_http, settle
 from .results import StepRecorder, StepResult
 from .retry import retry_on_transient
 from .testbed import SmokeDeadlines, Testbed, inspect_node, testbed
@@ -42,13 +42,20 @@ def passed(result: ProbeResult, cluster_ip: str) -> bool:
     return result.ok
 
 
-async def run_smoke_checks(api: kclient.ApiClient, bed: Testbed, exec_timeout_s: float) -> list[dict[str, Any]]:
-    """Run SMOKE_CHECKS concurrently; one table row per check (source, target, check, expected, observed, pass)."""
+async def run_smoke_checks(api: kclient.ApiClient, bed: Testbed, exec_timeout_s: float,
+                           settle_s: float = 0.0) -> list[dict[str, Any]]:
+    """Run SMOKE_CHECKS concurrently, each retried for up to `settle_s` while it fails (kube-proxy may not have
+    programmed the new Services yet); one table row per check (source, target, check, expected, observed, pass)."""
     async def one(source: str, target: str, check: str) -> dict[str, Any]:
         src = bed.endpoint(source)
         fn = probe_dns if check == "dns" else probe_http
-        result = await fn(api, src, target, timeout_s=exec_timeout_s)
         ip = bed.cluster_ips.get(target, "")
+
+        async def attempt() -> ProbeResult:
+            r = await fn(api, src, target, timeout_s=exec_timeout_s)
+            return r if passed(r, ip) else ProbeResult(r.source, r.target, r.check, False, r.observed, r.detail)
+
+        result = await settle(attempt, want_ok=True, settle_s=settle_s)
         return {"source": f"{source} ({src.os})", "target": target, "check": check,
                 "expected": expected_for(check, ip), "observed": result.observed, "pass": passed(result, ip)}
 
@@ -70,7 +77,7 @@ def _fix(row: dict[str, Any], node_name: str) -> str:
 
 @task(name="workload_smoke", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient)
 async def workload_smoke(cluster: KubernetesCluster, node_name: str, *, images: SmokeImages | None = None,
-                         keep: bool = False, deadlines: SmokeDeadlines | None = None,
+                         keep: bool = False, deadlines: SmokeDeadlines | None = None, settle_s: float = 20.0,
                          plan: bool = False) -> StepResult:
     """Deploy netshoot (Linux), nginx + nginx-svc (Linux) and IIS + iis-svc pinned to Windows node `node_name`
     into a new namespace `win-smoke-*`, wait for them with watches, and check DNS of both Services from the Linux
@@ -88,6 +95,7 @@ async def workload_smoke(cluster: KubernetesCluster, node_name: str, *, images: 
         images: image overrides (private registries, a specific IIS image).
         keep: leave the namespace and workloads in place for inspection.
         deadlines: per-phase deadlines (scheduled, started, ready, exec, cleanup).
+        settle_s: how long a failing check is retried (new Services take a moment to be programmed on Windows).
         plan: report what would be deployed and checked; create nothing.
 
     Returns:
@@ -123,7 +131,7 @@ async def workload_smoke(cluster: KubernetesCluster, node_name: str, *, images: 
                            generate_name="win-smoke-", progress=progress) as bed:
             if bed is not None:
                 logger.info("smoke workloads Ready in %s; running %d checks", bed.namespace, len(SMOKE_CHECKS))
-                rows = await run_smoke_checks(api, bed, deadlines.exec_s)
+                rows = await run_smoke_checks(api, bed, deadlines.exec_s, settle_s)
                 for row in rows:
                     rec.check(f"{row['check']} {row['source'].split(' ')[0]} → {row['target']}", row["pass"],
                               observed=row["observed"], expected=row["expected"],

@@ -41,7 +41,7 @@ def rows(artifact) -> list[dict]:
 async def test_flow_verifies_the_node_and_writes_artifacts(harness, joined):
     await joined.cluster.asave("lab-cluster", overwrite=True)
     summary = await verify_windows_node(VerifyRequest(node_name=NODE, cluster_block="lab-cluster", deadlines=FAST,
-                                                      policy_settle_s=1))
+                                                      settle_s=1))
     assert summary.outcome == "verified"
     assert [s.step for s in summary.steps] == ["workload_smoke", "netpol_verify"]
 

@@ -18,13 +18,16 @@ from tasks.results import StepFailed
 from tasks.smoke import SMOKE_CHECKS, workload_smoke
 from tasks.testbed import delete_namespace
 
+from blocks.kubernetes import KubernetesCluster
+
 from .conftest import FAST, NODE, join_node, leftovers, pulling_started, stuck_iis_image
 from .test_manifests import all_manifests, schema_version
 
 
 async def smoke(j, **kw):
     with disable_run_logger():
-        return await workload_smoke.fn(j.cluster, j.node, deadlines=kw.pop("deadlines", FAST), **kw)
+        return await workload_smoke.fn(j.cluster, j.node, deadlines=kw.pop("deadlines", FAST),
+                                       settle_s=kw.pop("settle_s", 0.5), **kw)
 
 
 async def netpol(j, **kw):
@@ -109,12 +112,43 @@ async def test_keep_leaves_the_workloads_and_exec_reports_exit_codes(joined):
         assert await leftovers(joined.cluster) == []
 
 
-async def test_manifests_validate_against_the_lab_version(joined):
-    async with joined.cluster.get_client() as api:
+async def validate_against(cluster) -> str:
+    async with cluster.get_client() as api:
         version = (await kclient.VersionApi(api).get_code()).git_version
     for obj in all_manifests():
         body = {**obj, "metadata": {**obj["metadata"], "name": obj["metadata"].get("name", "win-smoke-x")}}
         kubernetes_validate.validate(body, schema_version(version), strict=True)
+    return version
+
+
+async def test_manifests_validate_against_the_lab_version(joined):
+    assert (await validate_against(joined.cluster)).startswith("v1.22")
+
+
+async def test_manifests_validate_against_a_newer_cluster():
+    from lab.world import Lab
+
+    async with Lab("k8s-1.30", windows=0, ssh=False) as lab:
+        cluster = KubernetesCluster.from_file(lab.describe()["kubeconfig"])
+        assert (await validate_against(cluster)).startswith("v1.30")
+
+
+async def test_kube_proxy_stopped_on_windows_fails_the_windows_side_checks(joined):
+    async with joined.host.open_session() as ps:
+        await ps.run("Stop-Service", Name="kube-proxy")
+    try:
+        with pytest.raises(StepFailed) as info:
+            await smoke(joined)
+    finally:
+        async with joined.host.open_session() as ps:
+            await ps.run("Start-Service", Name="kube-proxy")
+    failed = {c.name: c for c in info.value.result.failed_checks}
+    # the IIS pod reaches no Service (not even cluster DNS); the Linux pod's checks, IIS as a target included, pass
+    assert set(failed) == {"dns iis → nginx-svc", "dns iis → iis-svc", "http iis → nginx-svc"}
+    assert failed["http iis → nginx-svc"].observed.startswith("no response")
+    assert "-DNSServerIPs" in failed["dns iis → nginx-svc"].fix
+    assert "kube-proxy" in failed["http iis → nginx-svc"].fix
+    assert await leftovers(joined.cluster) == []
 
 
 async def test_cancelling_while_the_iis_image_pulls_leaves_nothing(joined):
