@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import tempfile
 import uuid
 from contextlib import asynccontextmanager, contextmanager
@@ -212,8 +213,8 @@ def map_winrm_error(exc: BaseException, what: str) -> WindowsHostError:
     """Map a pypsrp/requests exception to this module's typed errors (no secret ever in the message)."""
     if isinstance(exc, WindowsHostError):
         return exc
-    if isinstance(exc, requests.exceptions.SSLError):
-        return WinRMCertificateError(f"{what}: TLS failed: {_short(exc)}")
+    if isinstance(exc, requests.exceptions.SSLError) and _is_certificate_failure(exc):
+        return WinRMCertificateError(f"{what}: the host's TLS certificate was not accepted: {_short(exc)}")
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError,
                         TimeoutError)):
         return WinRMTransientError(f"{what}: connection failed: {_short(exc)}")
@@ -234,6 +235,26 @@ def map_winrm_error(exc: BaseException, what: str) -> WindowsHostError:
     if isinstance(exc, WinRMError):
         return WinRMProtocolError(f"{what}: {_short(exc)}")
     return WinRMProtocolError(f"{what}: {type(exc).__name__}: {_short(exc)}")
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    """True when a TLS error is a certificate verification failure (not worth retrying), as opposed to a TLS
+    connection cut mid-handshake or mid-stream (SSLEOFError, resets: the host dropped connections)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(e, BaseException):
+            text = str(e)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+                return True
+            todo.extend([e.__cause__, e.__context__, getattr(e, "reason", None), *e.args])
+    return False
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -379,8 +379,12 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
         # The installer returned: if it installed nothing (it exits early, e.g. on "VNI < 4096"), say so now
         # rather than after the start deadline. PSRP has no exit code; its host output tells what happened.
         printed = list(ps.last_host_output)
-        after = await read_calico_state(ps)
-        if after.status("CalicoNode") == "absent":
+        try:
+            after: CalicoNodeState | None = await read_calico_state(ps)
+        except WinRMTransientError:  # the drop came right after the installer returned
+            await _reconnect_until(ps, settings.calico_start_timeout_s)
+            after = None
+        if after is not None and after.status("CalicoNode") == "absent":
             rec.check("calico-installer", False, observed="the installer ended without installing CalicoNode; "
                       "last output: " + " | ".join([line for line in printed[-12:] if line.strip()]
                                                    + tolerated[-5:])[:2000],
@@ -399,15 +403,24 @@ async def _start_calico(ps: PowerShellSession, settings: JoinSettings, state: Ca
     if state.status("CalicoNode") == "Stopped":
         rec.change("Start-Service CalicoNode")
         if not rec.plan:
-            await ps.run("Start-Service", Name="CalicoNode")
+            await _start_service(ps, "CalicoNode", settings.calico_start_timeout_s)
     if state.status("CalicoFelix") == "Stopped":
         rec.change("Start-Service CalicoFelix (after CalicoNode initialised)")
         if not rec.plan:
             ok, _ = await wait_for_state(ps, lambda s: s.initialised, timeout_s=settings.calico_start_timeout_s)
             if ok:
-                await ps.run("Start-Service", Name="CalicoFelix")
+                await _start_service(ps, "CalicoFelix", settings.calico_start_timeout_s)
     if not rec.plan:
         await _verify_calico(ps, settings, rec)
+
+
+async def _start_service(ps: PowerShellSession, name: str, timeout_s: float) -> None:
+    """Start-Service that survives the WinRM drop CalicoNode's first run after a boot causes (it recreates the
+    HNS network): the start request was delivered; reconnect and let the caller verify."""
+    try:
+        await ps.run("Start-Service", Name=name)
+    except WinRMTransientError:
+        await _reconnect_until(ps, timeout_s)
 
 
 async def _verify_calico(ps: PowerShellSession, settings: JoinSettings, rec: StepRecorder) -> None:

@@ -115,6 +115,20 @@ def test_error_mapping():
     assert isinstance(map_winrm_error(WinRMTransportError("http", 400, "bad"), "x"), WinRMProtocolError)
 
 
+def test_tls_cut_is_transient_but_an_untrusted_certificate_is_not():
+    import requests
+    from urllib3.exceptions import MaxRetryError
+    from urllib3.exceptions import SSLError as Urllib3SSLError
+
+    def wrapped(inner: BaseException) -> requests.exceptions.SSLError:
+        return requests.exceptions.SSLError(MaxRetryError(None, "/wsman", Urllib3SSLError(inner)))
+
+    eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol (_ssl.c:2427)")
+    assert isinstance(map_winrm_error(wrapped(eof), "x"), WinRMTransientError)
+    verify = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    assert isinstance(map_winrm_error(wrapped(verify), "x"), WinRMCertificateError)
+
+
 async def test_the_task_retry_policy_retries_only_transient_winrm_errors():
     """The tasks' async retry_condition_fn, fed real Prefect Failed states."""
     from prefect.states import exception_to_failed_state
