@@ -14,7 +14,7 @@ from tasks.manifests import SmokeImages
 from tasks.netpol import netpol_verify
 from tasks.results import StepFailed, StepResult
 from tasks.smoke import workload_smoke
-from tasks.testbed import SmokeDeadlines
+from tasks.workload_wait import SmokeDeadlines
 
 from .report import emit, publish_report
 

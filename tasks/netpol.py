@@ -13,12 +13,14 @@ from prefect import get_run_logger, task
 from blocks.kubernetes import KubernetesCluster
 
 from . import manifests as m
+from .kobjects import create_objects
 from .manifests import SmokeImages
 from .probes import ProbeResult, probe_http, settle
 from .results import StepRecorder, StepResult
 from .retry import retry_on_transient
-from .testbed import SmokeDeadlines, Testbed, create_objects, inspect_node, testbed
+from .testbed import Testbed, inspect_node, testbed
 from .verify_report import ProgressArtifact, artifact_key, publish_table
+from .workload_wait import SmokeDeadlines
 
 
 @dataclass(frozen=True)

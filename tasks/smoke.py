@@ -16,8 +16,9 @@ from .manifests import SmokeImages
 from .probes import ProbeResult, probe_dns, probe_http, settle
 from .results import StepRecorder, StepResult
 from .retry import retry_on_transient
-from .testbed import SmokeDeadlines, Testbed, inspect_node, testbed
+from .testbed import Testbed, inspect_node, testbed
 from .verify_report import ProgressArtifact, artifact_key, publish_table
+from .workload_wait import SmokeDeadlines
 
 # (source workload, target service, check) — the runbook's checks plus DNS and HTTP from the Windows side.
 SMOKE_CHECKS: list[tuple[str, str, str]] = [

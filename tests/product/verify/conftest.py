@@ -19,7 +19,7 @@ from prefect.logging import disable_run_logger
 from blocks.kubernetes import KubernetesCluster
 from blocks.settings import JoinSettings
 from blocks.windows import WindowsHost
-from tasks.testbed import SmokeDeadlines
+from tasks.workload_wait import SmokeDeadlines
 
 NODE = "k8s-ww"
 # Real seconds; the lab's clock makes emulated pulls and timeouts short, so these only bound a broken run.

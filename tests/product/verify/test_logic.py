@@ -9,7 +9,8 @@ import pytest
 
 from tasks.kexec import exit_code_of
 from tasks.probes import dns_argv, http_argv, parse_http_status, parse_nslookup
-from tasks.testbed import fatal_reason, pod_stage, shielded
+from tasks.kobjects import shielded
+from tasks.podstatus import fatal_reason, pod_stage
 
 BIND = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tnginx-svc.default.svc.cluster.local\n" \
        "Address: 10.103.180.29\n\n"

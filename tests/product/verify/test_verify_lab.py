@@ -10,13 +10,12 @@ import pytest
 from kubernetes.aio import client as kclient
 from prefect.logging import disable_run_logger
 
-from tasks import manifests as m
 from tasks.kexec import ExecError, exec_in_pod
 from tasks.manifests import SmokeImages
 from tasks.netpol import netpol_verify
 from tasks.results import StepFailed
 from tasks.smoke import SMOKE_CHECKS, workload_smoke
-from tasks.testbed import delete_namespace
+from tasks.kobjects import delete_namespace
 
 from blocks.kubernetes import KubernetesCluster
 
