@@ -122,7 +122,7 @@ async def netpol_verify(cluster: KubernetesCluster, node_name: str, *, images: S
     logger = get_run_logger()
     rows: list[dict[str, Any]] = []
     async with cluster.get_client() as api:
-        build = await inspect_node(api, rec, node_name)
+        build = await inspect_node(api, rec, node_name, plan=plan)
         if plan:
             rec.change(f"deploy the smoke workloads and iis-client into a new namespace win-netpol-*, check "
                        f"{len(MATRIX)} cases before and after policies {m.NGINX_POLICY} and {m.IIS_POLICY}, "

@@ -120,7 +120,7 @@ async def workload_smoke(cluster: KubernetesCluster, node_name: str, *, images: 
     rec = StepRecorder("workload_smoke", target=node_name, plan=plan)
     logger = get_run_logger()
     async with cluster.get_client() as api:
-        build = await inspect_node(api, rec, node_name)
+        build = await inspect_node(api, rec, node_name, plan=plan)
         if plan:
             rec.fact("iis_image", _safe_iis_image(images, build))
             rec.change(f"deploy netshoot, nginx + {m.NGINX_SVC} and IIS + {m.IIS_SVC} (on {node_name}) into a new "

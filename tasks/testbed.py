@@ -54,13 +54,14 @@ class Testbed:
         return str((self.pods[workload].get("spec") or {}).get("nodeName") or "")
 
 
-async def inspect_node(api: kclient.ApiClient, rec: StepRecorder, node_name: str) -> str | None:
-    """Check the node under test exists, is a Windows node and is Ready; record its Windows build.
+async def inspect_node(api: kclient.ApiClient, rec: StepRecorder, node_name: str, *, plan: bool = False) -> str | None:
+    """Check the node under test exists, is a Windows node and is Ready; record its OS and Windows build.
 
-    Returns the `node.kubernetes.io/windows-build` label (None when absent).
+    Returns the `node.kubernetes.io/windows-build` label (None when absent). In plan mode the node may not be
+    joined yet: only facts are recorded (`node_state`), no checks.
 
     Raises:
-        StepFailed: the node is missing, not Windows, or not Ready.
+        StepFailed: (not in plan mode) the node is missing, not Windows, or not Ready.
     """
     core = kclient.CoreV1Api(api)
     try:
@@ -68,6 +69,9 @@ async def inspect_node(api: kclient.ApiClient, rec: StepRecorder, node_name: str
     except ApiException as exc:
         if exc.status != 404:
             raise
+        if plan:
+            rec.fact("node_state", "not registered yet")
+            return None
         rec.check("node-found", False, observed=f"no Node {node_name}", expected="the node is registered",
                   fix="Join the node first (join_windows_node), or pass the node name as `kubectl get nodes` shows "
                       "it (the lowercased hostname).")
@@ -76,12 +80,15 @@ async def inspect_node(api: kclient.ApiClient, rec: StepRecorder, node_name: str
     labels = (node.get("metadata") or {}).get("labels") or {}
     os_name = labels.get(m.OS_LABEL, "")
     build = labels.get(m.WINDOWS_BUILD_LABEL)
+    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
     rec.fact("node_os", os_name)
     rec.fact("windows_build", build)
+    if plan:
+        rec.fact("node_state", "Ready" if ready.get("status") == "True" else "not Ready")
+        return build
     rec.check("node-windows", os_name == "windows", observed=f"{m.OS_LABEL}={os_name or '(none)'}",
               expected=f"{m.OS_LABEL}=windows",
               fix="This verification is for Windows nodes: pass the name of a Windows node.")
-    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
     rec.check("node-ready", ready.get("status") == "True",
               observed=f"Ready={ready.get('status', 'Unknown')} {ready.get('message') or ''}".strip(),
               expected="Ready=True", fix="Wait for the node to become Ready (wait_node_ready) before verifying it.")

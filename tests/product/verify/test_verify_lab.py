@@ -179,10 +179,14 @@ async def test_a_node_that_is_not_windows_is_refused(joined):
     assert [c.name for c in info.value.result.failed_checks] == ["node-windows"]
 
 
-async def test_plan_creates_nothing(joined):
+async def test_plan_creates_nothing_even_before_the_node_exists(joined):
     before = joined.lab.kube.requests.count(mutating=True)
     result = await smoke(joined, plan=True)
     assert result.status == "planned" and "win-smoke-" in result.changes[0]
+    assert result.facts["node_state"] == "Ready"
+    with disable_run_logger():
+        future = await netpol_verify.fn(joined.cluster, "k8s-ww9", plan=True)
+    assert future.status == "planned" and future.facts["node_state"] == "not registered yet"
     assert joined.lab.kube.requests.count(mutating=True) == before
 
 
