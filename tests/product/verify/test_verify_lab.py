@@ -212,3 +212,16 @@ async def test_a_2022_host_runs_ltsc2022_and_rejects_ltsc2019(joined_2022):
     assert "The container operating system does not match the host operating system" in failed[0].observed
     assert "ltsc2022" in failed[0].fix
     assert await leftovers(joined_2022.cluster) == []
+
+
+async def test_a_missed_pull_deadline_fails_with_the_pod_state_and_cleans_up(joined):
+    image = stuck_iis_image(joined, "deadline")
+    short = FAST.model_copy(update={"windows_start_s": 0.5})
+    with pytest.raises(StepFailed) as info:
+        await smoke(joined, images=SmokeImages(iis=image), deadlines=short)
+    result = info.value.result
+    assert [c.name for c in result.failed_checks] == ["iis-started"]
+    assert result.failed_checks[0].observed == "not started within 0.5s"
+    assert "windows_start_s" in result.failed_checks[0].fix
+    assert "ContainerCreating" in result.facts["diagnosis"] and NODE in result.facts["diagnosis"]
+    assert await leftovers(joined.cluster) == []
