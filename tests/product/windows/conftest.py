@@ -60,7 +60,8 @@ class ScriptedHost:
                 self.server.drop_connections()
                 return
             if name == "<script>":
-                streams.output(PSObj(["Lab.Script", "System.Object"], {"Text": cmd.name, "Parameters": dict(cmd.parameters)}))
+                streams.output(PSObj(["Lab.Script", "System.Object"],
+                                     {"Text": cmd.name, "Parameters": dict(cmd.parameters)}))
             elif name == "Get-Facts":
                 streams.output({"ComputerName": "K8S-WW", "UBR": 1999, "Flags": [True, False],
                                 "Nested": {"Name": "x", "Empty": None}})

@@ -300,7 +300,8 @@ async def test_stopped_calico_is_started_not_reinstalled():
             before = len(node.records.commands)
             result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
         assert result.status == "changed"
-        assert result.changes == ["Start-Service CalicoNode", "Start-Service CalicoFelix (after CalicoNode initialised)"]
+        assert result.changes == ["Start-Service CalicoNode",
+                                  "Start-Service CalicoFelix (after CalicoNode initialised)"]
         sent = [c.name for c in node.records.commands[before:] if c.changed]
         assert sent == ["Start-Service", "Start-Service"]
         assert (await calico_state(host)).calico_running
