@@ -6,7 +6,6 @@ Parameters are block NAMES and switches, never credentials, so nothing secret is
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -17,24 +16,16 @@ from blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
 from tasks.calico import calico_reconfigure
 from tasks.calico_install import install_calico_windows
 from tasks.kube_services import install_kube_services
+from tasks.manifests import SmokeImages
+from tasks.netpol import netpol_verify
 from tasks.node import wait_node_ready
-from tasks.results import StepFailed, StepResult
+from tasks.results import StepResult
+from tasks.smoke import workload_smoke
 from tasks.windows import windows_prereqs
 
 from .locks import node_lock
-from .report import emit, publish_report
-
-_BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
-                       r"[A-Za-z0-9])?)*$")
-
-
-def _block_name(field: str, value: str | None) -> str | None:
-    if value is not None and not _BLOCK_NAME.match(value):
-        raise ValueError(f"{field} {value!r} is not a Prefect block name: use lowercase letters, digits and dashes "
-                         f"(e.g. 'winnode04'), the name the block was saved under")
-    return value
-
+from .params import block_name, host_address
+from .report import RunReport
 
 class JoinRequest(BaseModel):
     """What to join, by block name. The Prefect UI renders this as the run form.
@@ -56,28 +47,18 @@ class JoinRequest(BaseModel):
     plan: bool = Field(default=False, description="Report the changes the join would make, and make none.")
     smoke: bool = Field(default=True, description="Run the workload smoke test once the node is Ready.")
     netpol: bool = Field(default=True, description="Verify network policy enforcement once the node is Ready.")
+    smoke_images: SmokeImages = Field(default_factory=SmokeImages,
+                                      description="Image overrides for the smoke workloads (private registries).")
 
     @field_validator("host_block", "cluster_block", "ssh_block", "settings_block")
     @classmethod
     def _names(cls, v: str | None, info) -> str | None:
-        return _block_name(info.field_name, v)
+        return block_name(info.field_name, v)
 
     @field_validator("address")
     @classmethod
     def _address(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        import ipaddress
-
-        try:
-            ipaddress.ip_address(v)
-            return v
-        except ValueError:
-            pass
-        if not _HOSTNAME.match(v):
-            raise ValueError(f"address {v!r} is neither an IP address nor a DNS name; pass the host's WinRM "
-                             "address, e.g. 172.16.3.172 or winnode04.corp.example")
-        return v
+        return host_address("address", v)
 
 
 class JoinSummary(BaseModel):
@@ -87,8 +68,6 @@ class JoinSummary(BaseModel):
     address: str
     outcome: Literal["joined", "unchanged", "planned", "failed"]
     steps: list[StepResult]
-    failed_step: str | None = None
-    diagnosis: str | None = None
 
 
 class LoadedBlocks(BaseModel):
@@ -123,36 +102,34 @@ def _planned_after(step: str, target: str, because: str, change: str) -> StepRes
                       facts={"depends_on": because})
 
 
-async def run_join_steps(blocks: LoadedBlocks, request: JoinRequest, results: list[StepResult]) -> str | None:
-    """Run the join steps in order, appending each result to `results`; return the node name once known.
+async def run_join_steps(blocks: LoadedBlocks, request: JoinRequest, report: RunReport) -> str | None:
+    """Run the join steps in order, keeping each result in `report`; return the node name once known.
 
-    Raises StepFailed from the first step that fails (its result is appended first).
+    Raises StepFailed from the first step that fails (its result is kept first).
     """
     plan = request.plan
     host, cluster, settings = blocks.host, blocks.cluster, blocks.settings
-
-    async def step(coro) -> StepResult:
-        try:
-            result = await coro
-        except StepFailed as exc:
-            results.append(exc.result)
-            raise
-        results.append(result)
-        return result
+    step = report.step
 
     await step(calico_reconfigure(cluster, blocks.ssh, plan=plan))
     api_host, api_port = _api_endpoint(cluster.server_url())
     prereqs = await step(windows_prereqs(host, api_host, api_port, plan=plan))
     node = prereqs.facts.get("node_name") or None
+    if node:
+        report.subject = node
     calico = await step(install_calico_windows(host, cluster, settings, prereqs, plan=plan))
-    if plan and calico.changes:
-        results.append(_planned_after("install_kube_services", host.address, "install_calico_windows",
-                                      "install and start kubelet and kube-proxy"))
-        results.append(_planned_after("wait_node_ready", node or host.address, "install_calico_windows",
-                                      f"wait for Node {node} to become Ready"))
-        return node
-    await step(install_kube_services(host, plan=plan))
-    await step(wait_node_ready(cluster, node, timeout_s=settings.node_ready_timeout_s, host=host, plan=plan))
+    if plan and calico.changes:  # the services and the node depend on an install that plan mode does not do
+        report.steps.append(_planned_after("install_kube_services", host.address, "install_calico_windows",
+                                           "install and start kubelet and kube-proxy"))
+        report.steps.append(_planned_after("wait_node_ready", node or host.address, "install_calico_windows",
+                                           f"wait for Node {node} to become Ready"))
+    else:
+        await step(install_kube_services(host, plan=plan))
+        await step(wait_node_ready(cluster, node, timeout_s=settings.node_ready_timeout_s, host=host, plan=plan))
+    if request.smoke:
+        await step(workload_smoke(cluster, node, images=request.smoke_images, plan=plan))
+    if request.netpol:
+        await step(netpol_verify(cluster, node, images=request.smoke_images, plan=plan))
     return node
 
 
@@ -167,10 +144,12 @@ async def join_windows_node(request: JoinRequest) -> JoinSummary:
     """Join a Windows Server host to the cluster as a Calico VXLAN node, idempotently, with a report.
 
     Takes the node's lock (one join per host at a time), then runs `calico_reconfigure`, `windows_prereqs`,
-    `install_calico_windows`, `install_kube_services` and `wait_node_ready`. Every step says what it checked and
-    changed; a second run on a joined node changes nothing. With `plan=True` every step reports what it would
-    change and nothing is changed. Writes a markdown artifact `join-<node>` and emits
-    `windows-node.join.started`, `.completed` or `.failed` with the node as the resource.
+    `install_calico_windows`, `install_kube_services` and `wait_node_ready`, then (each switchable) the
+    `workload_smoke` and `netpol_verify` checks. Every step says what it checked and changed; a second run on a
+    joined node changes nothing on the node or in the cluster (the checks create and remove a namespace of their
+    own). With `plan=True` every step reports what it would change and nothing is changed. Writes a markdown
+    artifact `join-<node>` and emits `windows-node.join.started`, `.completed` or `.failed` with the node as the
+    resource.
 
     Raises:
         StepFailed: a step failed; the artifact names the failed check, what was seen, and the fix.
@@ -185,29 +164,17 @@ async def join_windows_node(request: JoinRequest) -> JoinSummary:
     logger = get_run_logger()
     blocks = await load_blocks(request)
     target = blocks.host.address
-    results: list[StepResult] = []
-    node: str | None = None
-    emit("windows-node.join.started", target, target, {"plan": request.plan})
+    report = RunReport("join", target, target)
+    report.started({"plan": request.plan})
     async with node_lock(f"{target}:{blocks.host.port}"):  # address:port names one WinRM endpoint, one host
         try:
-            node = await run_join_steps(blocks, request, results)
-        except StepFailed as exc:
-            failed = exc.result
-            outcome = "failed"
-            await publish_report("join", node or target, f"Join of {node or target}", results, outcome)
-            emit("windows-node.join.failed", node or target, target,
-                 {"step": failed.step, "checks": [c.name for c in failed.failed_checks]})
-            logger.error("join of %s failed at %s", node or target, failed.step)
-            raise
+            node = await run_join_steps(blocks, request, report)
         except BaseException as exc:
-            await publish_report("join", node or target, f"Join of {node or target}", results,
-                                 f"failed: {type(exc).__name__}")
-            emit("windows-node.join.failed", node or target, target, {"error": type(exc).__name__})
+            await report.failed(exc)
+            logger.error("join of %s failed: %s", report.subject, type(exc).__name__)
             raise
-    outcome = _outcome(request.plan, results)
-    await publish_report("join", node or target, f"Join of {node or target}", results, outcome)
-    emit("windows-node.join.completed", node or target, target,
-         {"outcome": outcome, "steps": {r.step: r.status for r in results}})
-    for r in results:
+    outcome = _outcome(request.plan, report.steps)
+    await report.completed(outcome)
+    for r in report.steps:
         logger.info("%s", r.summary())
-    return JoinSummary(node=node, address=target, outcome=outcome, steps=results)
+    return JoinSummary(node=node, address=target, outcome=outcome, steps=report.steps)

@@ -64,3 +64,53 @@ def node_resource(node: str, address: str | None = None) -> dict[str, str]:
 def emit(event: str, node: str, address: str | None = None, payload: dict[str, Any] | None = None) -> None:
     """Emit a `windows-node.*` event about `node`. Payloads carry step names and statuses, never secrets."""
     emit_event(event=event, resource=node_resource(node, address), payload=payload or {})
+
+
+class RunReport:
+    """The steps of one flow run and what the run leaves behind: a markdown artifact `<kind>-<subject>` and
+    `windows-node.<kind>.completed|failed` events. `subject` starts as the host and becomes the node name once
+    a step has discovered it."""
+
+    def __init__(self, kind: str, subject: str, address: str | None = None) -> None:
+        self.kind = kind
+        self.subject = subject
+        self.address = address
+        self.steps: list[StepResult] = []
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind.capitalize()} of {self.subject}"
+
+    def started(self, payload: dict[str, Any] | None = None) -> None:
+        """Emit `windows-node.<kind>.started`."""
+        emit(f"windows-node.{self.kind}.started", self.subject, self.address, payload)
+
+    async def step(self, call) -> StepResult:
+        """Await one step and keep its result — also the result a StepFailed carries, before re-raising it."""
+        from tasks.results import StepFailed
+
+        try:
+            result = await call
+        except StepFailed as exc:
+            self.steps.append(exc.result)
+            raise
+        self.steps.append(result)
+        return result
+
+    async def failed(self, exc: BaseException) -> None:
+        """Publish the report and emit `.failed`: the failed step and its failed checks, or the error's type."""
+        from tasks.results import StepFailed
+
+        if isinstance(exc, StepFailed):
+            payload = {"step": exc.result.step, "checks": [c.name for c in exc.result.failed_checks]}
+        else:
+            payload = {"error": type(exc).__name__}
+        await publish_report(self.kind, self.subject, self.title, self.steps,
+                             "failed" if isinstance(exc, StepFailed) else f"failed: {type(exc).__name__}")
+        emit(f"windows-node.{self.kind}.failed", self.subject, self.address, payload)
+
+    async def completed(self, outcome: str) -> None:
+        """Publish the report and emit `.completed` with the outcome and each step's status."""
+        await publish_report(self.kind, self.subject, self.title, self.steps, outcome)
+        emit(f"windows-node.{self.kind}.completed", self.subject, self.address,
+             {"outcome": outcome, "steps": {r.step: r.status for r in self.steps}})

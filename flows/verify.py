@@ -3,7 +3,6 @@ already joined. A composition only: it loads the cluster block, runs the switche
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from prefect import flow, get_run_logger
@@ -12,15 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from blocks import KubernetesCluster
 from tasks.manifests import SmokeImages
 from tasks.netpol import netpol_verify
-from tasks.results import StepFailed, StepResult
+from tasks.results import StepResult
 from tasks.smoke import workload_smoke
 from tasks.workload_wait import SmokeDeadlines
 
-from .report import emit, publish_report
-
-_BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_NODE_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
+from .params import block_name, node_name
+from .report import RunReport
 
 class VerifyRequest(BaseModel):
     """Which node to verify and how. The Prefect UI renders this as the run form."""
@@ -40,26 +36,20 @@ class VerifyRequest(BaseModel):
     @field_validator("cluster_block")
     @classmethod
     def _block(cls, v: str) -> str:
-        if not _BLOCK_NAME.match(v):
-            raise ValueError(f"cluster_block {v!r} is not a Prefect block name (lowercase letters, digits, dashes)")
-        return v
+        return block_name("cluster_block", v)
 
     @field_validator("node_name")
     @classmethod
     def _node(cls, v: str) -> str:
-        if not _NODE_NAME.match(v):
-            raise ValueError(f"node_name {v!r} is not a Kubernetes node name; use the lowercased hostname, "
-                             "e.g. k8s-ww")
-        return v
+        return node_name("node_name", v)
 
 
 class VerifySummary(BaseModel):
     """The outcome of a verification run and every step's result."""
 
     node: str
-    outcome: Literal["verified", "failed", "skipped"]
+    outcome: Literal["verified", "skipped"]
     steps: list[StepResult]
-    failed_step: str | None = None
 
 
 @flow(name="verify-windows-node", log_prints=False, validate_parameters=True)
@@ -82,30 +72,19 @@ async def verify_windows_node(request: VerifyRequest) -> VerifySummary:
     logger = get_run_logger()
     cluster = await KubernetesCluster.aload(request.cluster_block)
     node = request.node_name
-    results: list[StepResult] = []
-    title = f"Verification of {node}"
+    report = RunReport("verify", node)
+    options = dict(images=request.images, keep=request.keep, deadlines=request.deadlines, settle_s=request.settle_s)
     try:
         if request.smoke:
-            results.append(await workload_smoke(cluster, node, images=request.images, keep=request.keep,
-                                                deadlines=request.deadlines, settle_s=request.settle_s))
+            await report.step(workload_smoke(cluster, node, **options))
         if request.netpol:
-            results.append(await netpol_verify(cluster, node, images=request.images, keep=request.keep,
-                                               deadlines=request.deadlines, settle_s=request.settle_s))
-    except StepFailed as exc:
-        results.append(exc.result)
-        await publish_report("verify", node, title, results, "failed")
-        emit("windows-node.verify.failed", node, None,
-             {"step": exc.result.step, "checks": [c.name for c in exc.result.failed_checks]})
-        logger.error("verification of %s failed at %s", node, exc.result.step)
-        raise
+            await report.step(netpol_verify(cluster, node, **options))
     except BaseException as exc:
-        await publish_report("verify", node, title, results, f"failed: {type(exc).__name__}")
-        emit("windows-node.verify.failed", node, None, {"error": type(exc).__name__})
+        await report.failed(exc)
+        logger.error("verification of %s failed: %s", node, type(exc).__name__)
         raise
-    outcome = "verified" if results else "skipped"
-    await publish_report("verify", node, title, results, outcome)
-    emit("windows-node.verify.completed", node, None,
-         {"outcome": outcome, "steps": {r.step: r.status for r in results}})
-    for r in results:
+    outcome = "verified" if report.steps else "skipped"
+    await report.completed(outcome)
+    for r in report.steps:
         logger.info("%s", r.summary())
-    return VerifySummary(node=node, outcome=outcome, steps=results)
+    return VerifySummary(node=node, outcome=outcome, steps=report.steps)

@@ -16,14 +16,24 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 PRODUCT_UA = "OpenAPI-Generator"  # the kubernetes client's user agent: requests the product itself sent
 
 
-def product_mutations(lab) -> list:
-    """API writes the product sent (not the emulated kubelet's or Calico's own heartbeats)."""
-    return [e for e in lab.kube.requests.mutations() if e.user_agent.startswith(PRODUCT_UA)]
+CHECK_NAMESPACES = ("win-smoke-", "win-netpol-")  # the verification steps' own throw-away namespaces
+
+
+def product_mutations(lab, *, include_checks: bool = False) -> list:
+    """API writes the product sent (not the emulated kubelet's or Calico's own heartbeats); without
+    `include_checks`, leaving out the smoke and policy checks' throw-away namespaces and what they held."""
+    def durable(e) -> bool:
+        if e.resource == "namespaces" and e.verb == "create":
+            return include_checks  # the checks create theirs with generateName: the request carries no name
+        ns = e.namespace or (e.name if e.resource == "namespaces" else "") or ""
+        return include_checks or not ns.startswith(CHECK_NAMESPACES)
+    return [e for e in lab.kube.requests.mutations() if e.user_agent.startswith(PRODUCT_UA) and durable(e)]
 
 
 def request_for(names: dict, host: str = "k8s-ww", **kw) -> JoinRequest:
-    return JoinRequest(host_block=host, cluster_block=names["cluster"], ssh_block=names.get("ssh"),
-                       smoke=False, netpol=False, **kw)
+    kw.setdefault("smoke", False)
+    kw.setdefault("netpol", False)
+    return JoinRequest(host_block=host, cluster_block=names["cluster"], ssh_block=names.get("ssh"), **kw)
 
 
 def node_ready(lab, name: str) -> dict | None:
@@ -51,11 +61,18 @@ async def test_join_from_runbook_start_then_rerun_changes_nothing():
 
         lab.kube.requests.clear()
         host.records.clear()
-        second = await join_windows_node(request_for(names))
+        second = await join_windows_node(request_for(names, smoke=True, netpol=True))
         assert second.outcome == "unchanged"
-        assert [s.status for s in second.steps] == ["unchanged"] * 5
+        assert [(s.step, s.status) for s in second.steps][-2:] == [("workload_smoke", "unchanged"),
+                                                                   ("netpol_verify", "unchanged")]
+        assert [s.status for s in second.steps] == ["unchanged"] * 7
         assert product_mutations(lab) == []
+        check_namespaces = [e for e in product_mutations(lab, include_checks=True)
+                            if e.resource == "namespaces" and e.verb == "create"]
+        assert len(check_namespaces) == 2, "smoke and netpol each ran in a namespace of their own"
         assert host.records.mutations() == []
+        namespaces = lab.kube.store.list(lab.kube.registry.get("", "namespaces"))
+        assert not [n for n in namespaces if n["metadata"]["name"].startswith(CHECK_NAMESPACES)]
 
 
 async def test_plan_mode_reports_calico_diff_and_changes_nothing():
