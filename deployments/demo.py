@@ -139,8 +139,7 @@ async def run_demo(lab: dict, api_url: str) -> int:
         names = await save_lab_blocks(lab)
         host = lab["windows_hosts"][0]["name"]
         print(f"\nSaved blocks: {', '.join(sorted(names.values()))}")
-        request = JoinRequest(host_block=host, cluster_block=names["cluster"], ssh_block=names.get("ssh"),
-                              smoke=False, netpol=False)
+        request = JoinRequest(host_block=host, cluster_block=names["cluster"], ssh_block=names.get("ssh"))
         first = await join_windows_node(request)
         _print_summary("join", first)
         print("\n$ kubectl get nodes -o wide")
