@@ -33,9 +33,9 @@ from typing import Any, AsyncIterator, Callable, Iterator, Literal, TypeVar
 
 import requests
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from pypsrp.client import Client
-from pypsrp.complex_objects import ComplexObject, GenericComplexObject
+from pypsrp.complex_objects import GenericComplexObject
 from pypsrp.exceptions import (
     AuthenticationError,
     WinRMError,
@@ -196,8 +196,6 @@ def to_plain(value: Any, _depth: int = 0) -> Any:
         if value.property_sets:
             return [to_plain(v, _depth + 1) for v in value.property_sets]
         return value.to_string
-    if isinstance(value, ComplexObject):
-        return str(value)
     return str(value)
 
 
@@ -285,6 +283,9 @@ class WindowsHost(Block):
     _logo_url = "https://upload.wikimedia.org/wikipedia/commons/thumb/5/5f/Windows_logo_-_2012.svg/240px-Windows_logo_-_2012.svg.png"  # noqa: E501
     _documentation_url = "https://github.com/jborean93/pypsrp"
     _description = "A Windows Server host managed over WinRM/PSRP (HTTPS, validated certificate by default)."
+
+    # Validation errors must not echo the input: it holds the password.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     address: str = Field(description="Host name or IP address of the WinRM endpoint.")
     port: int = Field(default=5986, ge=1, le=65535, description="WinRM port (5986 for HTTPS, 5985 for HTTP).")
@@ -581,7 +582,6 @@ def load_script(name: str) -> str:
 
 __all__ = [
     "WindowsHost", "PowerShellSession", "CommandResult", "RemoteCommandError", "RemoteErrorRecord",
-    "WinRMTransientError",
-    "WinRMAuthError", "WinRMCertificateError", "WinRMProtocolError", "WindowsHostError", "to_plain",
-    "map_winrm_error", "load_script",
+    "WinRMTransientError", "WinRMAuthError", "WinRMCertificateError", "WinRMProtocolError", "WindowsHostError",
+    "to_plain", "map_winrm_error", "load_script",
 ]
