@@ -7,79 +7,39 @@ and `StepFailed` (a failed check does not get better by asking again).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+import aiohttp
+import asyncssh
+from kubernetes.aio.client.exceptions import ApiException as AioApiException
+from kubernetes.client.exceptions import ApiException
+
+from blocks.kubernetes import KubeconfigError
+from blocks.windows import WinRMAuthError
+
+from .results import StepFailed
+
 TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
+# Errors that stop the search through causes: retrying them cannot help, whatever caused them.
+_PERMANENT = (StepFailed, asyncssh.PermissionDenied, asyncssh.HostKeyNotVerifiable, KubeconfigError, WinRMAuthError)
+# Refused, reset, timed out, closed (aiohttp's include a server disconnect; asyncssh's a dropped transport).
+_CONNECTION_ERRORS = (ConnectionError, TimeoutError, aiohttp.ClientConnectionError, asyncssh.ConnectionLost)
 
 
 def is_transient(exc: BaseException) -> bool:
     """True when `exc` (or what it wraps) is a transient error worth retrying."""
-    from .results import StepFailed
-
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, StepFailed) or _is_permanent(exc):
+        if isinstance(exc, _PERMANENT):
             return False
-        status = _http_status(exc)
-        if status is not None:
+        if isinstance(exc, (AioApiException, ApiException)):
             # status 0: the client never got an HTTP answer (connection failed before a response).
+            status = int(exc.status or 0)
             return status == 0 or status in TRANSIENT_HTTP
-        if _is_connection_error(exc):
+        if isinstance(exc, _CONNECTION_ERRORS):
             return True
         exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _is_permanent(exc: BaseException) -> bool:
-    """Errors that stop the search through causes: retrying them cannot help, whatever caused them."""
-    permanent: list[type] = []
-    try:
-        import asyncssh
-
-        permanent += [asyncssh.PermissionDenied, asyncssh.HostKeyNotVerifiable]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from blocks.kubernetes import KubeconfigError
-        from blocks.windows import WinRMAuthError
-
-        permanent += [KubeconfigError, WinRMAuthError]
-    except ImportError:  # pragma: no cover - blocks are part of this package
-        pass
-    return isinstance(exc, tuple(permanent))
-
-
-def _http_status(exc: BaseException) -> int | None:
-    try:
-        from kubernetes.aio.client.exceptions import ApiException as AioApiException
-        from kubernetes.client.exceptions import ApiException
-    except ImportError:  # pragma: no cover - kubernetes is a dependency
-        return None
-    if isinstance(exc, (AioApiException, ApiException)):
-        return int(exc.status or 0)
-    return None
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, (ConnectionError, asyncio.TimeoutError, TimeoutError)):
-        return True
-    try:
-        import aiohttp
-
-        if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError)):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import asyncssh
-
-        # ConnectionLost covers a dropped transport; PermissionDenied / HostKeyNotVerifiable are never transient.
-        if isinstance(exc, asyncssh.ConnectionLost):
-            return True
-    except ImportError:  # pragma: no cover
-        pass
     return False
 
 
