@@ -7,7 +7,6 @@ Parameters are block NAMES and switches, never credentials, so nothing secret is
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,11 +20,12 @@ from tasks.netpol import netpol_verify
 from tasks.node import wait_node_ready
 from tasks.results import StepResult
 from tasks.smoke import workload_smoke
-from tasks.windows import windows_prereqs
+from tasks.windows import api_server_endpoint, windows_prereqs
 
 from .locks import node_lock
 from .params import block_name, host_address
 from .report import RunReport
+
 
 class JoinRequest(BaseModel):
     """What to join, by block name. The Prefect UI renders this as the run form.
@@ -91,11 +91,6 @@ async def load_blocks(request: JoinRequest) -> LoadedBlocks:
     return LoadedBlocks(host=host, cluster=cluster, ssh=ssh, settings=settings)
 
 
-def _api_endpoint(server_url: str) -> tuple[str, int]:
-    parts = urlsplit(server_url)
-    return parts.hostname or "", parts.port or 443
-
-
 def _planned_after(step: str, target: str, because: str, change: str) -> StepResult:
     """A plan-mode result for a step that depends on changes an earlier step would make (so it cannot be asked)."""
     return StepResult(step=step, target=target, status="planned", changes=[change],
@@ -112,7 +107,7 @@ async def run_join_steps(blocks: LoadedBlocks, request: JoinRequest, report: Run
     step = report.step
 
     await step(calico_reconfigure(cluster, blocks.ssh, plan=plan))
-    api_host, api_port = _api_endpoint(cluster.server_url())
+    api_host, api_port = api_server_endpoint(cluster.server_url())
     prereqs = await step(windows_prereqs(host, api_host, api_port, plan=plan))
     node = prereqs.facts.get("node_name") or None
     if node:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -32,7 +31,7 @@ from .discovery import ClusterFacts, discover_cluster
 from .node_state import CALICO_ROOT, CalicoNodeState, read_calico_state, read_log_tail, wait_for_state
 from .results import Check, StepRecorder, StepResult
 from .retry import retry_on_transient
-from .windows import gather_node_facts
+from .windows import api_server_endpoint, gather_node_facts, node_name_for
 
 INSTALLER_PATH = "c:\\install-calico-windows.ps1"
 CALICO_ZIP = "c:\\calico-windows.zip"
@@ -61,8 +60,7 @@ def installer_url(version: str, mirror: str | None = None) -> str:
 
 def resolve_cluster_facts(cf: ClusterFacts, settings: JoinSettings) -> ClusterFacts:
     """Discovered facts with the JoinSettings overrides applied."""
-    return cf.with_overrides(service_cidr=settings.service_cidr, dns_server_ips=settings.dns_server_ips,
-                             kubernetes_version=settings.kubernetes_version, calico_version=settings.calico_version)
+    return cf.with_settings(settings)
 
 
 def cluster_checks(cf: ClusterFacts, discovered_kube_version: str | None) -> list[Check]:
@@ -158,16 +156,11 @@ def installer_parameters(cf: ClusterFacts, settings: JoinSettings) -> dict[str, 
     return params
 
 
-def _api_host_port(server: str) -> tuple[str, int]:
-    parts = urlsplit(server)
-    return parts.hostname or "", parts.port or 443
-
-
 def _node_name(facts: StepResult | Mapping[str, Any] | None) -> str | None:
     if facts is None:
         return None
     data = facts.facts if isinstance(facts, StepResult) else facts
-    name = data.get("node_name") or str(data.get("ComputerName") or "").lower()
+    name = data.get("node_name") or node_name_for(str(data.get("ComputerName") or ""))
     return name or None
 
 
@@ -271,8 +264,8 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
         async with host.open_session() as ps:
             node_name = _node_name(facts)
             if node_name is None:
-                h, p = _api_host_port(server)
-                node_name = str((await gather_node_facts(ps, h, p)).get("ComputerName", "")).lower()
+                host_facts = await gather_node_facts(ps, *api_server_endpoint(server))
+                node_name = node_name_for(str(host_facts.get("ComputerName") or ""))
             rec.fact("node_name", node_name)
 
             state = await read_calico_state(ps)

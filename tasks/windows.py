@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -186,9 +187,7 @@ def summarize_facts(facts: Mapping[str, Any]) -> dict[str, str]:
 
 
 def api_server_endpoint(server_url: str) -> tuple[str, int]:
-    """(host, port) of an API server URL such as `KubernetesCluster.server_url()`, for windows_prereqs."""
-    from urllib.parse import urlsplit
-
+    """(host, port) of an API server URL such as `KubernetesCluster.server_url()` (port defaulting by scheme)."""
     parts = urlsplit(server_url)
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
