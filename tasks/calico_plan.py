@@ -58,10 +58,12 @@ class CalicoPlan:
 
     @property
     def changes(self) -> list[str]:
+        """Every edit's change lines, in order."""
         return [line for e in self.edits for line in e.changes]
 
     @property
     def ok(self) -> bool:
+        """True when every check passed."""
         return all(c.ok for c in self.checks)
 
 
@@ -82,6 +84,7 @@ def _name(obj: dict[str, Any]) -> str:
 
 
 def is_ipv4_cidr(cidr: str | None) -> bool:
+    """True when `cidr` parses as an IPv4 network."""
     try:
         return ipaddress.ip_network(str(cidr), strict=False).version == 4
     except ValueError:

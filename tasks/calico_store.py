@@ -15,7 +15,7 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
 from .calico_plan import ObjectEdit, felix_patch_json
-from .discovery import CALICO_CRD_GROUP, OPERATOR_GROUP, strip_version
+from .discovery import CALICO_CRD_GROUP, OPERATOR_GROUP, calico_api_version, strip_version
 
 
 class Conflict(Exception):
@@ -30,7 +30,20 @@ class CalicoctlError(RuntimeError):
         super().__init__(f"{' '.join(argv)} exited {exit_status}: {output.strip()[:500]}")
 
 
-class KubeCalicoStore:
+class _CalicoStore:
+    """What both stores share: the Calico version, read from ClusterInformation `default` through `read`."""
+
+    async def read(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The object `kind`/`name` as a dict, or None when it does not exist."""
+        raise NotImplementedError
+
+    async def calico_version(self) -> str | None:
+        """The cluster's Calico version (ClusterInformation `default` spec.calicoVersion, without the v)."""
+        info = await self.read("ClusterInformation", "default")
+        return strip_version(((info or {}).get("spec") or {}).get("calicoVersion"))
+
+
+class KubeCalicoStore(_CalicoStore):
     """Calico objects as custom resources (crd.projectcalico.org/v1 or projectcalico.org/v3), plus the operator's
     Installation; writes are merge patches carrying the resourceVersion read (409 → `Conflict`)."""
 
@@ -39,7 +52,7 @@ class KubeCalicoStore:
     def __init__(self, api: kclient.ApiClient, group: str | None) -> None:
         self.custom = kclient.CustomObjectsApi(api)
         self.group = group
-        self.version = "v1" if group == CALICO_CRD_GROUP else "v3"
+        self.version = calico_api_version(group)
         self.ipam_kind = "IPAMConfig" if group == CALICO_CRD_GROUP else "IPAMConfiguration"
 
     def _where(self, kind: str) -> tuple[str, str, str]:
@@ -52,11 +65,13 @@ class KubeCalicoStore:
         return self.group, self.version, plural
 
     async def read_pools(self) -> list[dict[str, Any]]:
+        """Every IPPool."""
         group, version, plural = self._where("IPPool")
         listing = await self.custom.list_cluster_custom_object(group, version, plural)
         return list(listing.get("items") or [])
 
     async def read(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The object `kind`/`name` as a dict, or None when it does not exist (404)."""
         group, version, plural = self._where(kind)
         try:
             return await self.custom.get_cluster_custom_object(group, version, plural, name)
@@ -66,6 +81,7 @@ class KubeCalicoStore:
             raise
 
     async def write(self, edit: ObjectEdit) -> None:
+        """Create the object, or merge-patch its spec guarded by the resourceVersion read; 409 → Conflict."""
         group, version, plural = self._where(edit.kind)
         try:
             if edit.create:
@@ -81,12 +97,8 @@ class KubeCalicoStore:
                 raise Conflict(f"{edit.kind} {edit.name} changed while being updated") from exc
             raise
 
-    async def calico_version(self) -> str | None:
-        info = await self.read("ClusterInformation", "default")
-        return strip_version(((info or {}).get("spec") or {}).get("calicoVersion"))
 
-
-class CalicoctlStore:
+class CalicoctlStore(_CalicoStore):
     """Calico objects through `calicoctl` on the control plane (etcd datastore), run over one SSH connection.
 
     Pools are read with `calicoctl get ippool -o yaml` and written back whole with `calicoctl apply -f -` (the
@@ -115,6 +127,7 @@ class CalicoctlStore:
         raise CalicoctlError(argv, result.exit_status, output)
 
     async def read_pools(self) -> list[dict[str, Any]]:
+        """Every IPPool (`calicoctl get ippool -o yaml`)."""
         out = await self._run("get", "ippool", "-o", "yaml")
         doc = yaml.safe_load(out or "") or {}
         if isinstance(doc, dict) and "items" in doc:
@@ -122,6 +135,7 @@ class CalicoctlStore:
         return [doc] if isinstance(doc, dict) and doc.get("kind") == "IPPool" else []
 
     async def read(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The object `kind`/`name` as a dict (`calicoctl get -o yaml`), or None when calicoctl says it is missing."""
         if kind == "IPAMConfig":
             return await self._read_ipam()
         resource = {"IPPool": "ippool", "FelixConfiguration": "felixconfiguration",
@@ -154,6 +168,7 @@ class CalicoctlStore:
         return {"kind": "IPAMConfig", "metadata": {"name": "default"}, "spec": spec}
 
     async def write(self, edit: ObjectEdit) -> None:
+        """Apply one edit with calicoctl (see the class docstring for which command each kind takes)."""
         if edit.kind == "IPPool":
             obj = json.loads(json.dumps(edit.obj))  # deep copy of what was read, resourceVersion included
             obj.setdefault("spec", {}).update(edit.spec)
@@ -168,7 +183,3 @@ class CalicoctlStore:
             await self._run("ipam", "configure", "--strictaffinity=true")
         else:
             raise ValueError(f"calicoctl store cannot write {edit.kind}")
-
-    async def calico_version(self) -> str | None:
-        info = await self.read("ClusterInformation", "default")
-        return strip_version(((info or {}).get("spec") or {}).get("calicoVersion"))

@@ -42,15 +42,6 @@ class ClusterFacts(BaseModel):
         default_factory=dict, description="calico-node container env (literal values and resolved ConfigMap refs).")
     sources: dict[str, str] = Field(default_factory=dict, description="Fact name → where it was read.")
 
-    @property
-    def calico_api_version(self) -> str | None:
-        """`v1` for crd.projectcalico.org, `v3` for projectcalico.org."""
-        if self.calico_api_group == CALICO_CRD_GROUP:
-            return "v1"
-        if self.calico_api_group == CALICO_V3_GROUP:
-            return "v3"
-        return None
-
     def with_overrides(self, **overrides: Any) -> "ClusterFacts":
         """A copy with every non-None override applied; their source becomes "override"."""
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -99,6 +90,11 @@ def choose_calico_group(groups: set[str]) -> str | None:
     if CALICO_CRD_GROUP in groups:
         return CALICO_CRD_GROUP
     return None
+
+
+def calico_api_version(group: str | None) -> str:
+    """The version Calico's objects are served at in `group`: `v1` for crd.projectcalico.org, else `v3`."""
+    return "v1" if group == CALICO_CRD_GROUP else "v3"
 
 
 def service_cidr_from_kubeadm(cluster_configuration: str | None) -> str | None:
@@ -266,7 +262,7 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
     calico_version = None
     if group and datastore == "kubernetes":
         info = await _absent_on_404(custom.get_cluster_custom_object(
-            group, "v1" if group == CALICO_CRD_GROUP else "v3", "clusterinformations", "default"))
+            group, calico_api_version(group), "clusterinformations", "default"))
         if info is not None:
             calico_version = strip_version((info.get("spec") or {}).get("calicoVersion"))
             sources["calico_version"] = "ClusterInformation default"
