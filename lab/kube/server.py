@@ -323,7 +323,9 @@ class ApiServer:
         if path == "/openapi/v2":
             first = discovery.media_types(accept)[0][0] if accept else _JSON
             if "protobuf" in first:  # an empty document: clients then validate nothing and use built-in merge keys
-                return web.Response(body=b"", headers={"Content-Type": discovery.OPENAPI_V2_PROTOBUF})
+                # kube-openapi labels protobuf as octet-stream: kubectl ≤ 1.2x's Go mime parser rejects the '@'
+                # in the protobuf media type.
+                return web.Response(body=b"", headers={"Content-Type": "application/octet-stream"})
             return web.Response(body=kube.openapi.v2_json(), content_type=_JSON)
         if path == "/openapi/v3":
             return json_response(kube.openapi.v3_index())

@@ -226,6 +226,7 @@ async def _running_pod(kube, api, ns: str, name: str) -> None:
     kube.store.mutate(kube.registry.get("", "pods"), ns, name, running, subresource="status")
 
 
+@pytest.mark.skipif(kubectl_minor() < 24, reason="kubectl < 1.24 lacks `create token --duration`")
 async def test_typed_create_commands_send_protobuf(kubectl, kube, api, ns):
     kube.requests.clear()
     cmds = [
