@@ -16,7 +16,7 @@ What it does (calico-windows.md §2, runbook step ④):
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 from typing import Any, Mapping
 
 from prefect import get_run_logger, task
@@ -28,7 +28,7 @@ from blocks.windows import PowerShellSession, RemoteCommandError, WindowsHost, W
 
 from . import credentials as creds
 from .discovery import ClusterFacts, discover_cluster
-from .node_state import CALICO_ROOT, CalicoNodeState, read_calico_state, read_log_tail, wait_for_state
+from .node_state import CALICO_ROOT, CalicoNodeState, read_calico_state, record_log_tail, wait_for_state
 from .results import Check, StepRecorder, StepResult
 from .retry import retry_on_transient
 from .windows import api_server_endpoint, gather_node_facts, node_name_for
@@ -172,20 +172,14 @@ async def _current_file(ps: PowerShellSession, path: str) -> bytes | None:
         return None
 
 
-def _digest(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    return hashlib.sha256(data if isinstance(data, bytes) else data.encode()).hexdigest()
-
-
 async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, settings: JoinSettings,
                             node_name: str, server: str, *, kubeconfig_present: bool = True) -> list[Check]:
-    """Is the intended node credential in place? (reads the files; keeps only digests and identities)"""
+    """The node-kubeconfig (and, with least privilege, kube-proxy-kubeconfig) checks: is the intended credential
+    in place? The files are read to compare them or to parse their identity; no content goes into a check."""
     current = await _current_file(ps, creds.NODE_KUBECONFIG) if kubeconfig_present else None
     if not settings.least_privilege:
-        want = creds.flatten_kubeconfig(cluster.kubeconfig.get_secret_value(), cluster.context) \
-            if cluster.kubeconfig is not None else None
-        ok = current is not None and want is not None and _digest(current) == _digest(want)
+        want = _admin_kubeconfig(cluster) if cluster.kubeconfig is not None else None
+        ok = current is not None and current == want
         observed = "absent" if current is None else ("the admin kubeconfig" if ok else "a different kubeconfig")
         return [Check(name="node-kubeconfig", ok=ok, observed=observed, expected="the admin kubeconfig (runbook)",
                       fix="" if ok else "rewritten by this step")]
@@ -305,6 +299,7 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
 
 
 def _admin_kubeconfig(cluster: KubernetesCluster) -> bytes:
+    """The admin kubeconfig's selected context, self-contained, as the bytes copied to the host."""
     assert cluster.kubeconfig is not None
     return creds.flatten_kubeconfig(cluster.kubeconfig.get_secret_value(), cluster.context).encode()
 
@@ -358,12 +353,10 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
                                  "for Calico to finish initialising", exc)
         await _reconnect_until(ps, settings.calico_start_timeout_s)
     except RemoteCommandError as exc:
-        logs = await _log_tail(ps)
         rec.check("calico-installer", False, observed="; ".join(e.message for e in exc.errors)[:2000],
                   expected="the installer completes",
                   fix="See the installer error and the Calico logs in this report; fix the cause and re-run.")
-        for k, v in logs.items():
-            rec.fact(f"log_{k}", v)
+        await record_log_tail(ps, rec)
         rec.raise_if_failed()
     rec.fact("winrm_drop_survived", "yes" if dropped else "no drop")
     if tolerated:
@@ -371,7 +364,7 @@ async def _install(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, 
     if not dropped:
         # The installer returned: if it installed nothing (it exits early, e.g. on "VNI < 4096"), say so now
         # rather than after the start deadline. PSRP has no exit code; its host output tells what happened.
-        printed = list(ps.last_host_output)
+        printed = result.host_output or []
         try:
             after: CalicoNodeState | None = await read_calico_state(ps)
         except WinRMTransientError:  # the drop came right after the installer returned
@@ -435,8 +428,7 @@ async def _verify_calico(ps: PowerShellSession, settings: JoinSettings, rec: Ste
               expected="vxlan, no CalicoConfd (BGP)",
               fix="Run calico_reconfigure (vxlanEnabled true), then re-run this step.")
     if not reached or any(not c.ok for c in rec.checks):
-        for k, v in (await _log_tail(ps)).items():
-            rec.fact(f"log_{k}", v)
+        await record_log_tail(ps, rec)
     rec.raise_if_failed()
     if final.installed_version:
         rec.fact("installed_version", final.installed_version)
@@ -475,9 +467,8 @@ async def _stage_installer(ps: PowerShellSession, settings: JoinSettings, versio
 
 
 async def _reconnect_until(ps: PowerShellSession, timeout_s: float) -> None:
-    """Reconnect after a drop; the host may need a moment before WinRM answers again."""
-    import asyncio
-
+    """Reconnect after a drop, retrying with a backoff (0.2 s doubling to 5 s) until `timeout_s`: the host may
+    need a moment before WinRM answers again, and a refused connection gives nothing to wait on."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = 0.2
@@ -490,13 +481,6 @@ async def _reconnect_until(ps: PowerShellSession, timeout_s: float) -> None:
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-async def _log_tail(ps: PowerShellSession) -> dict[str, str]:
-    try:
-        return await read_log_tail(ps, 30)
-    except Exception:  # noqa: BLE001 - diagnostics must not hide the original failure
-        return {}
 
 
 def _ca(cluster: KubernetesCluster) -> bytes | None:

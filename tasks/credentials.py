@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +131,6 @@ class KubeconfigIdentity:
     common_name: str = ""
     organizations: tuple[str, ...] = ()
     not_after: dt.datetime | None = None
-    digest: str = ""               # sha256 of the whole text, to compare without keeping the content
 
     def valid_for(self, at_least: dt.timedelta) -> bool:
         """True for a certificate that stays valid at least that long (tokens: unknown → False)."""
@@ -142,27 +140,26 @@ class KubeconfigIdentity:
 def kubeconfig_identity(text: str | bytes) -> KubeconfigIdentity:
     """Parse a kubeconfig's current context: server, credential kind, certificate subject and expiry."""
     raw = text.decode() if isinstance(text, bytes) else text
-    digest = hashlib.sha256(raw.encode()).hexdigest()
     try:
         doc = yaml.safe_load(raw) or {}
         ctx = _section(doc, "contexts", doc.get("current-context"))
         cluster = _section(doc, "clusters", ctx.get("cluster"))
         user = _section(doc, "users", ctx.get("user"))
     except (yaml.YAMLError, CredentialError, AttributeError):
-        return KubeconfigIdentity(server="", kind="none", digest=digest)
+        return KubeconfigIdentity(server="", kind="none")
     server = str(cluster.get("server") or "")
     if user.get("client-certificate-data"):
         try:
             cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
         except ValueError:
-            return KubeconfigIdentity(server=server, kind="none", digest=digest)
+            return KubeconfigIdentity(server=server, kind="none")
         cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         orgs = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
         return KubeconfigIdentity(server=server, kind="certificate", common_name=str(cn[0]) if cn else "",
-                                  organizations=orgs, not_after=cert.not_valid_after_utc, digest=digest)
+                                  organizations=orgs, not_after=cert.not_valid_after_utc)
     if user.get("token") or user.get("tokenFile"):
-        return KubeconfigIdentity(server=server, kind="token", digest=digest)
-    return KubeconfigIdentity(server=server, kind="none", digest=digest)
+        return KubeconfigIdentity(server=server, kind="token")
+    return KubeconfigIdentity(server=server, kind="none")
 
 
 # --------------------------------------------------------------------------------------- CSR-issued certs

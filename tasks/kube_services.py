@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.windows import WindowsHost
 
-from .node_state import CALICO_ROOT, read_calico_state, read_log_tail, wait_for_state
+from .node_state import CALICO_ROOT, read_calico_state, record_log_tail, wait_for_state
 from .results import StepRecorder, StepResult
 from .retry import retry_on_transient
 
@@ -86,10 +86,6 @@ async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_
         rec.check("kube-services", reached, observed=observed, expected="both Running",
                   fix="See the kubelet/kube-proxy logs in this report (c:\\k\\*.log); fix and re-run.")
         if not reached:
-            try:
-                for k, v in (await read_log_tail(ps, 30)).items():
-                    rec.fact(f"log_{k}", v)
-            except Exception:  # noqa: BLE001 - diagnostics must not hide the failure
-                pass
+            await record_log_tail(ps, rec)
         rec.raise_if_failed()
     return rec.result()

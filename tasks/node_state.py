@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 from blocks.windows import PowerShellSession, WinRMTransientError
 
+from .results import StepRecorder
+
 CALICO_ROOT = "C:\\CalicoWindows"
 
 
@@ -84,6 +86,17 @@ async def read_log_tail(ps: PowerShellSession, lines: int = 30) -> dict[str, str
     out = await ps.run_script("Get-NodeLogTail", Lines=int(lines), CalicoRoot=CALICO_ROOT)
     obj = next((o for o in out if isinstance(o, dict)), {}) or {}
     return {k: str(obj.get(k) or "") for k in ("Kubelet", "KubeProxy", "CalicoNode", "CalicoFelix")}
+
+
+async def record_log_tail(ps: PowerShellSession, rec: StepRecorder, lines: int = 30) -> None:
+    """Add the last `lines` of each log to `rec` as facts `log_<Name>`. Diagnostics only: when the logs cannot be
+    read, nothing is added, so the failure being diagnosed is never hidden."""
+    try:
+        tails = await read_log_tail(ps, lines)
+    except Exception:  # noqa: BLE001
+        return
+    for name, text in tails.items():
+        rec.fact(f"log_{name}", text)
 
 
 async def wait_for_state(ps: PowerShellSession, done: Callable[[CalicoNodeState], bool], *, timeout_s: float,
