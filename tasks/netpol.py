@@ -18,8 +18,8 @@ from .manifests import SmokeImages
 from .probes import ProbeResult, probe_http, settle
 from .results import StepRecorder, StepResult
 from .retry import retry_on_transient
-from .testbed import Testbed, inspect_node, testbed
-from .verify_report import ProgressArtifact, artifact_key, publish_table
+from .testbed import SERVICES, WORKLOADS, Testbed, inspect_node, testbed
+from .verify_report import ProgressArtifact, artifact_key, conclude
 from .workload_wait import SmokeDeadlines
 
 
@@ -40,14 +40,15 @@ MATRIX: list[Case] = [
     Case(m.IIS_CLIENT, m.IIS_SVC, m.IIS_POLICY, True),        # labelled client → IIS allowed
     Case(m.NETSHOOT, m.IIS_SVC, m.IIS_POLICY, False),         # unlabelled → IIS denied: enforced on Windows
 ]
-TARGET_WORKLOAD = {m.NGINX_SVC: m.NGINX, m.IIS_SVC: m.IIS}
 
 
 def word(allowed: bool) -> str:
+    """`allowed` or `denied`."""
     return "allowed" if allowed else "denied"
 
 
 def observed_word(r: ProbeResult) -> str:
+    """What a probe saw, for the matrix: `allowed (HTTP 200)` or `denied (<why>)`."""
     return f"allowed ({r.observed})" if r.ok else f"denied ({r.observed})"
 
 
@@ -65,11 +66,12 @@ def enforcement_note(case: Case, node: str, node_os: str) -> str:
         return (f"NetworkPolicy enforcement is missing on Windows node {node}: the IIS pod there accepted traffic "
                 f"that {case.policy} denies — Calico Felix (service CalicoFelix) is not running or not enforcing "
                 "on that node")
-    return (f"NetworkPolicy enforcement is missing on node {node}: the {TARGET_WORKLOAD[case.target]} pod there "
+    return (f"NetworkPolicy enforcement is missing on node {node}: the {SERVICES[case.target]} pod there "
             f"accepted traffic that {case.policy} denies (calico-node/Felix on that node)")
 
 
 def enforcement_fix(node: str, node_os: str) -> str:
+    """How to restore enforcement on `node`."""
     if node_os == "windows":
         return (f"On {node}: `Get-Service CalicoFelix`; start it (`Start-Service CalicoFelix`) and read "
                 r"C:\CalicoWindows\logs\calico-felix.log; Felix must run for policies to be enforced there.")
@@ -133,12 +135,8 @@ async def netpol_verify(cluster: KubernetesCluster, node_name: str, *, images: S
                            generate_name="win-netpol-", with_client=True, progress=progress) as bed:
             if bed is not None:
                 rows = await run_matrix(api, bed, rec, settle_s=settle_s, exec_timeout_s=deadlines.exec_s)
-    await publish_table(artifact_key("netpol", node_name), rows,
-                        f"NetworkPolicy matrix on {node_name} ({rec.facts.get('namespace', '')})")
-    for c in rec.checks:
-        (logger.info if c.ok else logger.error)("%s", c.describe())
-    rec.raise_if_failed()
-    return rec.result()
+    return await conclude(rec, logger, artifact_key("netpol", node_name), rows,
+                          f"NetworkPolicy matrix on {node_name} ({rec.facts.get('namespace', '')})")
 
 
 async def run_matrix(api: kclient.ApiClient, bed: Testbed, rec: StepRecorder, *, settle_s: float,
@@ -163,8 +161,8 @@ async def run_matrix(api: kclient.ApiClient, bed: Testbed, rec: StepRecorder, *,
     missing: list[str] = []
     for case, b, a in zip(MATRIX, before, after):
         ok = a.ok == case.allowed_after
-        target = TARGET_WORKLOAD[case.target]
-        node, node_os = bed.node_of(target), ("windows" if target == m.IIS else "linux")
+        target = SERVICES[case.target]
+        node, node_os = bed.node_of(target), WORKLOADS[target].os
         observed = observed_word(a)
         fix = ""
         if not ok and not case.allowed_after:
@@ -184,9 +182,9 @@ async def run_matrix(api: kclient.ApiClient, bed: Testbed, rec: StepRecorder, *,
 
 
 def _row(bed: Testbed, case: Case, before: ProbeResult, after: ProbeResult | None, ok: bool) -> dict[str, Any]:
-    target = TARGET_WORKLOAD[case.target]
+    target = SERVICES[case.target]
     return {"source": case.source, "target": case.target, "policy": case.policy,
-            "enforced on": f"{bed.node_of(target)} ({'windows' if target == m.IIS else 'linux'})",
+            "enforced on": f"{bed.node_of(target)} ({WORKLOADS[target].os})",
             "expected before": "allowed", "observed before": observed_word(before),
             "expected after": word(case.allowed_after),
             "observed after": observed_word(after) if after is not None else "(not checked)", "pass": ok}

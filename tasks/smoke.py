@@ -17,7 +17,7 @@ from .probes import ProbeResult, probe_dns, probe_http, settle
 from .results import StepRecorder, StepResult
 from .retry import retry_on_transient
 from .testbed import Testbed, inspect_node, testbed
-from .verify_report import ProgressArtifact, artifact_key, publish_table
+from .verify_report import ProgressArtifact, artifact_key, conclude
 from .workload_wait import SmokeDeadlines
 
 # (source workload, target service, check) — the runbook's checks plus DNS and HTTP from the Windows side.
@@ -33,6 +33,7 @@ SMOKE_CHECKS: list[tuple[str, str, str]] = [
 
 
 def expected_for(check: str, cluster_ip: str) -> str:
+    """The expected outcome of a smoke check, as the table shows it."""
     return f"resolves to {cluster_ip}" if check == "dns" else "HTTP 200"
 
 
@@ -137,12 +138,8 @@ async def workload_smoke(cluster: KubernetesCluster, node_name: str, *, images: 
                     rec.check(f"{row['check']} {row['source'].split(' ')[0]} → {row['target']}", row["pass"],
                               observed=row["observed"], expected=row["expected"],
                               fix=_fix(row, node_name))
-    await publish_table(artifact_key("smoke", node_name), rows,
-                        f"Workload smoke checks on {node_name} ({rec.facts.get('namespace', '')})")
-    for c in rec.checks:
-        (logger.info if c.ok else logger.error)("%s", c.describe())
-    rec.raise_if_failed()
-    return rec.result()
+    return await conclude(rec, logger, artifact_key("smoke", node_name), rows,
+                          f"Workload smoke checks on {node_name} ({rec.facts.get('namespace', '')})")
 
 
 def _safe_iis_image(images: SmokeImages, build: str | None) -> str:

@@ -19,8 +19,11 @@ from .results import StepRecorder
 from .workload_wait import (Progress, ServiceWait, SmokeDeadlines, Workload, WorkloadFailed,
                             wait_for_workloads)
 
+
 @dataclass(frozen=True)
 class WorkloadSpec:
+    """A smoke workload as deployed: its name, the label selecting its pods, and the OS it runs on."""
+
     name: str
     selector: dict[str, str]
     os: str
@@ -32,7 +35,7 @@ WORKLOADS = {
     m.NGINX: WorkloadSpec(m.NGINX, {"run": m.NGINX}, "linux"),
     m.IIS: WorkloadSpec(m.IIS, {"run": m.IIS}, "windows"),
 }
-SERVICES = {m.NGINX_SVC: m.NGINX, m.IIS_SVC: m.IIS}
+SERVICES = {m.NGINX_SVC: m.NGINX, m.IIS_SVC: m.IIS}  # Service → the workload behind it
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Testbed:
         return Endpoint(self.namespace, pod["metadata"]["name"], WORKLOADS[workload].os, workload)  # type: ignore[arg-type]
 
     def node_of(self, workload: str) -> str:
+        """The node the Ready pod of `workload` runs on."""
         return str((self.pods[workload].get("spec") or {}).get("nodeName") or "")
 
 

@@ -15,6 +15,8 @@ from uuid import UUID
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.context import FlowRunContext, TaskRunContext
 
+from .results import StepRecorder, StepResult
+
 log = logging.getLogger(__name__)
 
 
@@ -62,3 +64,14 @@ async def publish_table(key: str, rows: list[dict[str, Any]], description: str) 
     except Exception as exc:  # noqa: BLE001
         log.warning("table artifact %s not written: %s", key, exc)
         return None
+
+
+async def conclude(rec: StepRecorder, logger: Any, table_key: str, rows: list[dict[str, Any]],
+                   description: str) -> StepResult:
+    """Finish a verification step: publish its table artifact, log every check (failed ones as errors), and
+    raise StepFailed when a check failed; otherwise return the step's result."""
+    await publish_table(table_key, rows, description)
+    for c in rec.checks:
+        (logger.info if c.ok else logger.error)("%s", c.describe())
+    rec.raise_if_failed()
+    return rec.result()
