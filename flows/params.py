@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from tasks.manifests import is_node_name
+
 _BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
                        r"[A-Za-z0-9])?)*$")
-_NODE_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def block_name(field: str, value: str | None) -> str | None:
@@ -36,6 +37,6 @@ def host_address(field: str, value: str | None) -> str | None:
 
 def node_name(field: str, value: str) -> str:
     """`value` if it is a Kubernetes node name, else ValueError naming `field` and the fix."""
-    if not _NODE_NAME.match(value):
+    if not is_node_name(value):
         raise ValueError(f"{field} {value!r} is not a Kubernetes node name; use the lowercased hostname, e.g. k8s-ww")
     return value

@@ -7,7 +7,8 @@ from typing import Any, Iterable
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.events import emit_event
 
-from tasks.results import StepResult
+from tasks.results import StepFailed, StepResult
+from tasks.verify_report import artifact_key
 
 _MARK = {"changed": "changed", "unchanged": "unchanged", "planned": "would change", "failed": "FAILED",
          "skipped": "skipped"}
@@ -39,12 +40,6 @@ def render_report(title: str, steps: Iterable[StepResult], *, outcome: str) -> s
             lines.append(f"| {s.step} | {_cell(c.name)} | {_cell(c.observed)} | {_cell(c.expected)} | "
                          f"{_cell(c.fix)} |")
     return "\n".join(lines) + "\n"
-
-
-def artifact_key(prefix: str, target: str) -> str:
-    """An artifact key (lowercase letters, digits, dashes) for `prefix` and a node or host name."""
-    safe = "".join(ch if ch.isalnum() else "-" for ch in target.lower()).strip("-")
-    return f"{prefix}-{safe}"[:100]
 
 
 async def publish_report(prefix: str, target: str, title: str, steps: Iterable[StepResult], outcome: str) -> None:
@@ -79,6 +74,7 @@ class RunReport:
 
     @property
     def title(self) -> str:
+        """`Join of k8s-ww`: the report's heading."""
         return f"{self.kind.capitalize()} of {self.subject}"
 
     def started(self, payload: dict[str, Any] | None = None) -> None:
@@ -87,8 +83,6 @@ class RunReport:
 
     async def step(self, call) -> StepResult:
         """Await one step and keep its result — also the result a StepFailed carries, before re-raising it."""
-        from tasks.results import StepFailed
-
         try:
             result = await call
         except StepFailed as exc:
@@ -99,8 +93,6 @@ class RunReport:
 
     async def failed(self, exc: BaseException) -> None:
         """Publish the report and emit `.failed`: the failed step and its failed checks, or the error's type."""
-        from tasks.results import StepFailed
-
         if isinstance(exc, StepFailed):
             payload = {"step": exc.result.step, "checks": [c.name for c in exc.result.failed_checks]}
         else:

@@ -18,6 +18,7 @@ from tasks.workload_wait import SmokeDeadlines
 from .params import block_name, node_name
 from .report import RunReport
 
+
 class VerifyRequest(BaseModel):
     """Which node to verify and how. The Prefect UI renders this as the run form."""
 

@@ -193,7 +193,7 @@ def smoke_workloads(node_name: str, windows_build: str | None, images: SmokeImag
     Raises:
         UnknownWindowsBuild: the IIS image cannot be chosen from `windows_build`.
     """
-    if not _DNS_SUBDOMAIN.match(node_name):
+    if not is_node_name(node_name):
         raise ValueError(f"node name {node_name!r} is not a valid Kubernetes node name")
     objs = [netshoot_pod(images)]
     if with_client:
@@ -225,6 +225,11 @@ def iis_ingress_from_clients_policy() -> dict[str, Any]:
 def policies() -> list[dict[str, Any]]:
     """The policies of the verification matrix, in creation order."""
     return [nginx_ingress_from_iis_policy(), iis_ingress_from_clients_policy()]
+
+
+def is_node_name(name: str) -> bool:
+    """True for a valid Kubernetes node name (an RFC 1123 DNS subdomain)."""
+    return bool(_DNS_SUBDOMAIN.match(name))
 
 
 def is_dns_label(name: str) -> bool:
