@@ -29,6 +29,7 @@ class SSHCommandResult:
 
     @property
     def ok(self) -> bool:
+        """True when the command exited 0."""
         return self.exit_status == 0
 
 

@@ -31,6 +31,7 @@ class ExecOutput:
 
     @property
     def ok(self) -> bool:
+        """True when the command exited 0."""
         return self.exit_code == 0
 
 

@@ -34,6 +34,7 @@ def pod_stage(pod: dict[str, Any] | None) -> int:
 
 
 def pull_error_is_transient(message: str) -> bool:
+    """True for a pull error kubelet retries through (registry throttling, network hiccups)."""
     low = message.lower()
     return any(m in low for m in TRANSIENT_PULL)
 

@@ -55,6 +55,7 @@ class StepResult(BaseModel):
 
     @property
     def failed_checks(self) -> list[Check]:
+        """The checks that did not pass, in order."""
         return [c for c in self.checks if not c.ok]
 
     def summary(self) -> str:

@@ -60,6 +60,7 @@ class Workload:
     entered_at: float = 0.0        # loop time the current phase began
 
     def matches(self, pod: dict[str, Any]) -> bool:
+        """True when the pod carries every label of the selector."""
         labels = (pod.get("metadata") or {}).get("labels") or {}
         return all(labels.get(k) == v for k, v in self.selector.items())
 
@@ -72,6 +73,8 @@ class Workload:
 
 @dataclass
 class ServiceWait:
+    """A Service the smoke test waits for until it has a ready endpoint address."""
+
     name: str
     backed_by: str                 # workload name
     ready: bool = False
