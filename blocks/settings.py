@@ -161,6 +161,11 @@ class JoinSettings(Block):
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"release_base_url {v!r} is not an http(s) URL; use e.g. "
                              "https://mirror.example.com/calico/v3.26.4")
+        if parsed.username or parsed.password:
+            # This block is not secret: a URL's credentials would show in the UI, in logs and in reports.
+            raise ValueError("release_base_url carries credentials (user:password@); these settings are not "
+                             "secret, so use a mirror the hosts can read without them, or pre-stage the release "
+                             "file (install_source 'prestaged')")
         return v.strip().rstrip("/")
 
     @field_validator("vxlan_adapter", "release_file")

@@ -10,8 +10,8 @@ What it does (calico-windows.md §2, runbook step ④):
    with named parameters and `-CalicoBackend vxlan`, survives the WinRM drop while CalicoNode creates the HNS
    network (reconnect, then wait for LastBootTime and the services with a deadline), and verifies CalicoNode and
    CalicoFelix Running with the vxlan backend.
-4. In least-privilege mode, replaces `c:\\k\\config` with kubelet's CSR-issued node certificate and writes
-   kube-proxy's own certificate to `c:\\k\\kube-proxy.conf`.
+4. In least-privilege mode, replaces `c:\\k\\config` with kubelet's CSR-issued node certificate and binds the
+   node's user to `system:node-proxier` (kube-proxy reads the same file).
 """
 
 from __future__ import annotations
@@ -172,10 +172,10 @@ async def _current_file(ps: PowerShellSession, path: str) -> bytes | None:
         return None
 
 
-async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, settings: JoinSettings,
+async def credential_checks(ps: PowerShellSession, api: Any, cluster: KubernetesCluster, settings: JoinSettings,
                             node_name: str, server: str, *, kubeconfig_present: bool = True) -> list[Check]:
-    """The node-kubeconfig (and, with least privilege, kube-proxy-kubeconfig) checks: is the intended credential
-    in place? The files are read to compare them or to parse their identity; no content goes into a check."""
+    """The node-kubeconfig (and, with least privilege, kube-proxy-rbac) checks: is the intended credential in
+    place? The files are read to compare them or to parse their identity; no content goes into a check."""
     current = await _current_file(ps, creds.NODE_KUBECONFIG) if kubeconfig_present else None
     if not settings.least_privilege:
         want = _admin_kubeconfig(cluster) if cluster.kubeconfig is not None else None
@@ -193,14 +193,11 @@ async def credential_checks(ps: PowerShellSession, cluster: KubernetesCluster, s
     checks = [Check(name="node-kubeconfig", ok=ok, observed=observed,
                     expected=f"client certificate {user} (O=system:nodes), valid ≥ 30 days",
                     fix="" if ok else "rewritten by this step")]
-    proxy = await _current_file(ps, creds.KUBE_PROXY_KUBECONFIG)
-    pident = creds.kubeconfig_identity(proxy) if proxy is not None else None
-    pok = (pident is not None and pident.kind == "certificate" and pident.common_name == creds.KUBE_PROXY_USER
-           and pident.server == server and pident.valid_for(creds.CERT_RENEW_BEFORE))
-    checks.append(Check(name="kube-proxy-kubeconfig", ok=pok,
-                        observed="absent" if pident is None else f"{pident.kind} {pident.common_name}".strip(),
-                        expected=f"client certificate {creds.KUBE_PROXY_USER}, valid ≥ 30 days",
-                        fix="" if pok else "rewritten by this step"))
+    bound = await creds.node_proxier_bound(api, node_name)
+    checks.append(Check(name="kube-proxy-rbac", ok=bound,
+                        observed="bound" if bound else "not bound",
+                        expected=f"{user} bound to {creds.NODE_PROXIER_ROLE} (kube-proxy runs with c:\\k\\config)",
+                        fix="" if bound else "bound by this step"))
     return checks
 
 
@@ -264,7 +261,7 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
 
             state = await read_calico_state(ps)
             drift = calico_drift(state, cf)
-            cred_checks = await credential_checks(ps, cluster, settings, node_name, server,
+            cred_checks = await credential_checks(ps, api, cluster, settings, node_name, server,
                                                  kubeconfig_present=state.kubeconfig_present)
             if not drift and all(c.ok for c in cred_checks):
                 logger.info("Calico %s already runs on %s as intended (vxlan); nothing to do",
@@ -290,7 +287,7 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
                 # After an install c:\k\config holds the installer token: always replace it.
                 await _write_node_credentials(ps, api, node_name, server, cluster, rec,
                                               node_ok=cred_ok["node-kubeconfig"] and not reinstall,
-                                              proxy_ok=cred_ok["kube-proxy-kubeconfig"])
+                                              proxy_ok=cred_ok["kube-proxy-rbac"])
             elif not reinstall and not cred_ok["node-kubeconfig"]:
                 rec.change(f"write {creds.NODE_KUBECONFIG}: the admin kubeconfig (runbook)")
                 if not plan:
@@ -492,8 +489,8 @@ def _ca(cluster: KubernetesCluster) -> bytes | None:
 async def _write_node_credentials(ps: PowerShellSession, api: Any, node_name: str, server: str,
                                   cluster: KubernetesCluster, rec: StepRecorder, *, node_ok: bool,
                                   proxy_ok: bool) -> None:
-    """Least privilege: kubelet's node certificate in c:\\k\\config (replacing the installer token), kube-proxy's
-    own certificate in c:\\k\\kube-proxy.conf."""
+    """Least privilege: kubelet's node certificate in c:\\k\\config (replacing the installer token), and kube-proxy's
+    rights for the node's user (kube-proxy reads the same file; see tasks/credentials.py)."""
     ca = _ca(cluster)
     if not node_ok:
         rec.change(f"write {creds.NODE_KUBECONFIG}: kubelet client certificate system:node:{node_name} (CSR)")
@@ -501,8 +498,8 @@ async def _write_node_credentials(ps: PowerShellSession, api: Any, node_name: st
             text = await creds.kubelet_kubeconfig(api, node_name, server=server, ca_pem=ca)
             await ps.copy_bytes(text.encode(), creds.NODE_KUBECONFIG)
     if not proxy_ok:
-        rec.change(f"write {creds.KUBE_PROXY_KUBECONFIG}: kube-proxy client certificate {creds.KUBE_PROXY_USER} (CSR)")
+        rec.change(f"bind system:node:{node_name} to ClusterRole {creds.NODE_PROXIER_ROLE} (kube-proxy runs with "
+                   f"{creds.NODE_KUBECONFIG})")
         if not rec.plan:
-            text = await creds.kube_proxy_kubeconfig(api, node_name, server=server, ca_pem=ca)
-            await ps.copy_bytes(text.encode(), creds.KUBE_PROXY_KUBECONFIG)
+            await creds.bind_node_proxier(api, node_name)
     rec.fact("node_credential", f"client certificate system:node:{node_name}")

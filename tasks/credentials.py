@@ -5,8 +5,13 @@ Two modes (JoinSettings.least_privilege):
 - least privilege: the installer gets a short-lived ServiceAccount token (TokenRequest) whose RBAC allows only the
   reads (and, for 3.24+, the one Secret create) `install-calico-windows.ps1` makes with `c:\\k\\config`; afterwards
   `c:\\k\\config` is replaced by a kubelet client certificate for `system:node:<name>` (O=system:nodes) issued
-  through a CertificateSigningRequest, and kube-proxy gets its own certificate (`system:kube-proxy`, which the
-  default RBAC binds to `system:node-proxier`) in `c:\\k\\kube-proxy.conf`. No admin credential stays on the host.
+  through a CertificateSigningRequest. No admin credential stays on the host.
+
+kube-proxy: Calico's `kube-proxy-service.ps1` starts kube-proxy with `--kubeconfig=c:\\k\\config` (hard-coded), so
+kube-proxy runs as the node. A separate kube-proxy certificate would sit on the host unused. Instead the node's own
+user gets kube-proxy's rights through a ClusterRoleBinding of the built-in `system:node-proxier` ClusterRole
+(`prefect-windows-nodes:node-proxier:<node>`, one per node, removed with the node) — the same rights a kube-proxy
+identity would have on that host, without patching Calico's service script.
 
 Private keys are generated here (ECDSA P-256) and exist only in memory and in the kubeconfig on the host.
 """
@@ -31,13 +36,11 @@ from kubernetes.aio.client.exceptions import ApiException
 from .kwatch import watch_until
 
 NODE_KUBECONFIG = "c:\\k\\config"
-KUBE_PROXY_KUBECONFIG = "c:\\k\\kube-proxy.conf"
 INSTALLER_SA = "calico-windows-installer"
 INSTALLER_SA_NAMESPACE = "kube-system"
 INSTALLER_TOKEN_TTL_S = 900            # the API server's minimum is 600 s
 KUBELET_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
-CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
-KUBE_PROXY_USER = "system:kube-proxy"
+NODE_PROXIER_ROLE = "system:node-proxier"
 CERT_RENEW_BEFORE = dt.timedelta(days=30)
 MANAGED_BY = {"app.kubernetes.io/managed-by": "prefect-windows-nodes"}
 
@@ -234,13 +237,33 @@ async def kubelet_kubeconfig(api: kclient.ApiClient, node_name: str, *, server: 
     return build_kubeconfig(server, user=user, ca_pem=ca_pem, cert_pem=cert, key_pem=key)
 
 
-async def kube_proxy_kubeconfig(api: kclient.ApiClient, node_name: str, *, server: str, ca_pem: bytes | None,
-                                timeout_s: float = 120.0) -> str:
-    """A kubeconfig for kube-proxy: client certificate `system:kube-proxy` (bound to system:node-proxier)."""
-    cert, key = await issue_client_certificate(api, common_name=KUBE_PROXY_USER, organizations=[],
-                                               signer=CLIENT_SIGNER, purpose=f"kube-proxy-{node_name}",
-                                               timeout_s=timeout_s)
-    return build_kubeconfig(server, user=KUBE_PROXY_USER, ca_pem=ca_pem, cert_pem=cert, key_pem=key)
+def node_proxier_binding(node_name: str) -> dict[str, Any]:
+    """The ClusterRoleBinding that gives node `node_name`'s user (`system:node:<name>`) kube-proxy's rights."""
+    return {"metadata": {"name": f"prefect-windows-nodes:node-proxier:{node_name}", "labels": dict(MANAGED_BY)},
+            "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": f"system:node:{node_name}"}],
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NODE_PROXIER_ROLE}}
+
+
+async def node_proxier_bound(api: kclient.ApiClient, node_name: str) -> bool:
+    """Whether the node's user is already bound to `system:node-proxier` as `node_proxier_binding` says."""
+    rbac = kclient.RbacAuthorizationV1Api(api)
+    want = node_proxier_binding(node_name)
+    try:
+        cur = await rbac.read_cluster_role_binding(want["metadata"]["name"])
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    have = api.sanitize_for_serialization(cur)
+    return have.get("roleRef") == want["roleRef"] and have.get("subjects") == want["subjects"]
+
+
+async def bind_node_proxier(api: kclient.ApiClient, node_name: str) -> bool:
+    """Create (or correct) the node's `system:node-proxier` binding; True when something changed."""
+    rbac = kclient.RbacAuthorizationV1Api(api)
+    return await _apply(rbac.create_cluster_role_binding, rbac.replace_cluster_role_binding,
+                        rbac.read_cluster_role_binding, node_proxier_binding(node_name)["metadata"]["name"],
+                        node_proxier_binding(node_name), kclient.V1ClusterRoleBinding)
 
 
 # ------------------------------------------------------------------------------------- installer token

@@ -9,6 +9,7 @@ from typing import Any
 
 from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from blocks.kubernetes import KubernetesCluster
 
@@ -78,7 +79,8 @@ def enforcement_fix(node: str, node_os: str) -> str:
     return f"Check the calico-node pod on {node} (Felix) and its logs."
 
 
-@task(name="netpol_verify", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient)
+@task(name="netpol_verify", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient,
+      cache_policy=NO_CACHE)
 async def netpol_verify(cluster: KubernetesCluster, node_name: str, *, images: SmokeImages | None = None,
                         keep: bool = False, deadlines: SmokeDeadlines | None = None, settle_s: float = 20.0,
                         plan: bool = False) -> StepResult:

@@ -8,6 +8,7 @@ from typing import Any
 
 from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from blocks.kubernetes import KubernetesCluster
 
@@ -77,7 +78,8 @@ def _fix(row: dict[str, Any], node_name: str) -> str:
     return "Linux-to-Linux traffic failed: check calico-node and kube-proxy on the Linux nodes."
 
 
-@task(name="workload_smoke", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient)
+@task(name="workload_smoke", retries=2, retry_delay_seconds=[5, 15], retry_condition_fn=retry_on_transient,
+      cache_policy=NO_CACHE)
 async def workload_smoke(cluster: KubernetesCluster, node_name: str, *, images: SmokeImages | None = None,
                          keep: bool = False, deadlines: SmokeDeadlines | None = None, settle_s: float = 20.0,
                          plan: bool = False) -> StepResult:

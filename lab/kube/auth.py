@@ -318,8 +318,7 @@ _NODE_RULES: tuple[Obj, ...] = (
     {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
     {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews", "localsubjectaccessreviews"],
      "verbs": ["create"]},
-    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
-)
+)  # no EndpointSlices: a node's user cannot run kube-proxy without `system:node-proxier`, as on a real cluster
 
 
 class Authorizer:
@@ -477,6 +476,11 @@ def bootstrap_policy() -> list[tuple[str, Obj]]:
         ("clusterroles", _role("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [
             {"apiGroups": [csr], "resources": ["certificatesigningrequests/selfnodeclient"], "verbs": ["create"]}])),
         ("clusterroles", _role("system:node", list(_NODE_RULES))),
+        ("clusterroles", _role("system:node-proxier", [  # as the API server's bootstrap policy defines it
+            {"apiGroups": [""], "resources": ["endpoints", "services"], "verbs": ["list", "watch"]},
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "update"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]}])),
         ("clusterroles", _role("kubeadm:get-nodes", [{"apiGroups": [""], "resources": ["nodes"],
                                                       "verbs": ["get"]}])),
         ("clusterrolebindings", _binding("cluster-admin", "cluster-admin", [("Group", "system:masters")])),

@@ -121,6 +121,9 @@ def test_join_settings_messages_name_field_and_fix():
         assert field in str(info.value) and fix in str(info.value), field
     with pytest.raises(ValidationError, match="IPv6"):
         JoinSettings(service_cidr="fd00::/108")
+    with pytest.raises(ValidationError, match="carries credentials") as info:
+        JoinSettings(release_base_url="https://mirror-user:s3cret-pw@mirror.example/calico")
+    assert "s3cret-pw" not in str(info.value)
     with pytest.raises(ValidationError, match="release_file is empty"):
         JoinSettings(install_source="prestaged")
     ok = JoinSettings(service_cidr="10.96.0.0/12", dns_server_ips="10.96.0.10, 10.96.0.11",

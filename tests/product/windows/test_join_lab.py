@@ -152,6 +152,11 @@ async def test_winrm_drop_during_hns_creation_is_survived():
 
 
 async def test_least_privilege_leaves_no_admin_credential_on_the_host(caplog):
+    from kubernetes.aio import client as kclient
+    from pydantic import SecretStr
+
+    from blocks.kubernetes import KubernetesCluster
+
     caplog.set_level(logging.DEBUG)
     async with Lab(windows=1) as lab:
         host, cluster = lab_blocks(lab)
@@ -165,8 +170,14 @@ async def test_least_privilege_leaves_no_admin_credential_on_the_host(caplog):
         assert (ident.kind, ident.common_name) == ("certificate", f"system:node:{NODE}")
         assert lab.kube.authenticate_kubeconfig(config) == f"system:node:{NODE}"
         assert lab.kube.admin_token not in config
-        proxy = node.host.fs.read_bytes("c:\\k\\kube-proxy.conf").decode()
-        assert lab.kube.authenticate_kubeconfig(proxy) == "system:kube-proxy"
+        # kube-proxy reads c:\k\config too: the node's user holds kube-proxy's rights, and nothing more is on disk.
+        assert not node.host.fs.exists("c:\\k\\kube-proxy.conf")
+        async with KubernetesCluster(kubeconfig=SecretStr(config)).get_client() as node_api:
+            review = await kclient.AuthorizationV1Api(node_api).create_self_subject_access_review(
+                kclient.V1SelfSubjectAccessReview(spec=kclient.V1SelfSubjectAccessReviewSpec(
+                    resource_attributes=kclient.V1ResourceAttributes(group="discovery.k8s.io", resource="endpointslices",
+                                                                     verb="watch"))))
+            assert review.status.allowed, "kube-proxy (as the node) cannot watch EndpointSlices"
         # Idempotent in this mode too.
         mutations = len(node.records.mutations())
         again = await join(host, cluster, settings)
