@@ -100,17 +100,18 @@ async def node_table(cluster) -> str:
 
     async with cluster.get_client() as api:
         nodes = (await client.CoreV1Api(api).list_node()).items
-    rows = [("NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION",
-             "CONTAINER-RUNTIME")]
+    rows = [("NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE",
+             "KERNEL-VERSION", "CONTAINER-RUNTIME")]
     for n in nodes:
         ready = next((c.status for c in n.status.conditions or [] if c.type == "Ready"), "Unknown")
         roles = ",".join(sorted(k.split("/", 1)[1] for k in (n.metadata.labels or {})
                                 if k.startswith("node-role.kubernetes.io/"))) or "<none>"
         ip = next((a.address for a in n.status.addresses or [] if a.type == "InternalIP"), "<none>")
+        external = next((a.address for a in n.status.addresses or [] if a.type == "ExternalIP"), "<none>")
         info = n.status.node_info
         created = n.metadata.creation_timestamp
         rows.append((n.metadata.name, "Ready" if ready == "True" else "NotReady", roles,
-                     _age(created.isoformat() if created else None), info.kubelet_version, ip, info.os_image,
+                     _age(created.isoformat() if created else None), info.kubelet_version, ip, external, info.os_image,
                      info.kernel_version, info.container_runtime_version))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
