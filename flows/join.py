@@ -66,7 +66,7 @@ class JoinSummary(BaseModel):
 
     node: str | None
     address: str
-    outcome: Literal["joined", "unchanged", "planned", "failed"]
+    outcome: Literal["joined", "unchanged", "planned"]
     steps: list[StepResult]
 
 
