@@ -148,7 +148,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "join_fleet", "hosts": args.hosts, "concurrency": args.concurrency,
         "time_scale": args.time_scale, "scenario": args.scenario, "mode": args.mode,
         "environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                        "executor_workers": args.threads or _default_workers()},
+                        "executor_workers": args.threads or _default_workers(),
+                        # Other work on the machine skews every number: the 1-minute load before and after.
+                        "load_avg_1m_before": round(os.getloadavg()[0], 2)},
     }
     with prefect_api(args.prefect_api, report) if "flow" in modes else contextlib.nullcontext():
         try:
@@ -158,6 +160,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     reruns = [report[m]["rerun"] for m in modes if m in report]
     report["rerun_mutating_requests"] = sum(r["mutating_requests"] for r in reruns) if reruns else None
     report["failures"] = sum(len(report[m][ph]["failures"]) for m in modes if m in report for ph in ("join", "rerun"))
+    report["environment"]["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     report["peak_rss_mb"] = peak_rss_mb()
     return report
 

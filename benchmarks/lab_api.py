@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -136,7 +137,8 @@ async def measure(objects: int = 500, concurrency: int = 8, lists: int = 50, wat
     from lab.tls import LabCA
 
     report: dict[str, Any] = {"benchmark": "lab_api", "objects": objects, "concurrency": concurrency,
-                              "lists": lists, "watch_events": watch_events, "watchers": watchers}
+                              "lists": lists, "watch_events": watch_events, "watchers": watchers,
+                              "load_avg_1m_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="bench-lab-api-") as tmp:
         state = Path(tmp)
         t0 = time.perf_counter()
