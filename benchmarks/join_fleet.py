@@ -91,6 +91,7 @@ async def run_mode(mode: str, *, hosts: int, concurrency: int, time_scale: float
             report["lab"]["save_blocks_s"] = round(time.perf_counter() - t1, 3)
             joiner = FlowJoiner(names)
             logs = contextlib.nullcontext()
+
         async def phase() -> dict[str, Any]:
             if mode == "tasks":
                 return await run_phase(lab, targets, joiner, concurrency)
