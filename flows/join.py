@@ -22,7 +22,7 @@ from tasks.results import StepResult
 from tasks.smoke import workload_smoke
 from tasks.windows import api_server_endpoint, windows_prereqs
 
-from .locks import node_lock
+from .locks import cluster_lock, node_lock
 from .params import block_name, host_address
 from .report import RunReport
 
@@ -106,7 +106,8 @@ async def run_join_steps(blocks: LoadedBlocks, request: JoinRequest, report: Run
     host, cluster, settings = blocks.host, blocks.cluster, blocks.settings
     step = report.step
 
-    await step(calico_reconfigure(cluster, blocks.ssh, plan=plan))
+    async with cluster_lock(cluster.server_url()):
+        await step(calico_reconfigure(cluster, blocks.ssh, plan=plan))
     api_host, api_port = api_server_endpoint(cluster.server_url())
     prereqs = await step(windows_prereqs(host, api_host, api_port, plan=plan))
     node = prereqs.facts.get("node_name") or None

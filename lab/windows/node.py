@@ -34,10 +34,12 @@ def _password() -> str:
 
 
 def host_ip(name: str) -> str:
-    """The node's IPv4 address from its name: `k8s-ww` → 172.16.3.172, `k8s-ww2` → 172.16.3.173."""
+    """The node's IPv4 address from its name: `k8s-ww` → 172.16.3.172, `k8s-ww2` → 172.16.3.173, ... counting on
+    into 172.16.4.x and beyond (skipping network and broadcast addresses) for large fleets."""
     m = re.search(r"(\d+)$", name)
     index = int(m.group(1)) if m else 1
-    return f"172.16.3.{FIRST_HOST_OCTET + max(index, 1) - 1}"
+    offset = 3 * 254 + FIRST_HOST_OCTET - 1 + max(index, 1) - 1  # position among usable .1-.254 addresses
+    return f"172.16.{offset // 254}.{offset % 254 + 1}"
 
 
 class EmulatedWindowsNode:

@@ -9,6 +9,7 @@ what RBAC allows, an expired token nothing. Failures are worded as kubectl words
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import ssl
@@ -48,11 +49,17 @@ class Credential:
         return (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
 
 
+@functools.lru_cache(maxsize=256)
+def _load_yaml(text: str) -> Any:
+    """The parsed kubeconfig (read-only; cached: every kubelet heartbeat re-reads its unchanged file)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
 def parse_kubeconfig(text: str, read_file: Any = None) -> Credential:
     """The current context's cluster and user. `read_file(path) -> bytes` resolves `certificate-authority`,
     `client-certificate`, `client-key` and `tokenFile` paths (on the host). Raises KubeconfigInvalid."""
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = _load_yaml(text)
     except yaml.YAMLError as exc:
         raise KubeconfigInvalid(f"error loading config file: {exc}") from None
     if not isinstance(doc, dict):
