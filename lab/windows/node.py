@@ -1,5 +1,5 @@
 """One emulated Windows Server node: the host model, its command handlers, the installers' behaviours and the
-WinRM endpoint, started and stopped together (`EmulatedWindowsNode.start(...)`, as contracts.md specifies)."""
+WinRM endpoint, started and stopped together (`EmulatedWindowsNode.start(...)`)."""
 
 from __future__ import annotations
 

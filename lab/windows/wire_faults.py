@@ -44,12 +44,3 @@ class WireFaults:
             self.drop_on_next_request = False
             return True
         return False
-
-    @property
-    def connection_drop_once(self) -> bool:
-        """Alias of `drop_on_next_request` (the name contracts.md sketches)."""
-        return self.drop_on_next_request
-
-    @connection_drop_once.setter
-    def connection_drop_once(self, value: bool) -> None:
-        self.drop_on_next_request = bool(value)

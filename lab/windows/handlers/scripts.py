@@ -1,5 +1,5 @@
 """The product's shipped scripts (`tasks/ps/*.ps1`, recognised by exact text) emulated over the host model:
-each handler outputs exactly the object the real script builds (see contracts.md)."""
+each handler outputs exactly the object the real script builds (its output is documented in the script)."""
 
 from __future__ import annotations
 
