@@ -224,23 +224,15 @@ class _Seeder:
             else:
                 taints.append({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"})
         socket = "/var/run/dockershim.sock" if sc.engine == "docker" else "unix:///var/run/containerd/containerd.sock"
-        now_cond = {"lastHeartbeatTime": None, "lastTransitionTime": None}
-        conds = [
-            {"type": "NetworkUnavailable", "status": "False", "reason": "CalicoIsUp",
-             "message": "Calico is running on this node"},
-            {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
-             "message": "kubelet has sufficient memory available"},
-            {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure",
-             "message": "kubelet has no disk pressure"},
-            {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID",
-             "message": "kubelet has sufficient PID available"},
-            {"type": "Ready", "status": "True", "reason": "KubeletReady",
-             "message": "kubelet is posting ready status" + (". AppArmor enabled" if sc.minor < 28 else "")},
-        ]
+        from .controllers.kubelet import node_conditions
         from .store import now_iso
-        for c in conds:
-            c.update(now_cond)
-            c["lastHeartbeatTime"] = c["lastTransitionTime"] = now_iso()
+
+        now = now_iso()
+        conds = [{"type": "NetworkUnavailable", "status": "False", "reason": "CalicoIsUp",
+                  "message": "Calico is running on this node", "lastHeartbeatTime": now,
+                  "lastTransitionTime": now}]
+        conds += node_conditions(ready=True, now=now, message="kubelet is posting ready status"
+                                 + (". AppArmor enabled" if sc.minor < 28 else ""))
         capacity = {"cpu": "4", "ephemeral-storage": "101430960Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0",
                     "memory": "8148084Ki", "pods": "110"}
         allocatable = dict(capacity, **{"ephemeral-storage": "93478772582", "memory": "8045684Ki"})

@@ -336,26 +336,13 @@ class WindowsKubelet:
         }
 
     def _conditions(self) -> list[dict]:
+        from lab.kube.controllers.kubelet import node_conditions
         from lab.kube.store import now_iso
 
-        now = now_iso()
         problem = self.cni_problem()
         ready = problem is None
-        conds = [
-            {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
-             "message": "kubelet has sufficient memory available"},
-            {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure",
-             "message": "kubelet has no disk pressure"},
-            {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID",
-             "message": "kubelet has sufficient PID available"},
-            {"type": "Ready", "status": "True" if ready else "False",
-             "reason": "KubeletReady" if ready else "KubeletNotReady",
-             "message": "kubelet is posting ready status" if ready else NOT_READY_PREFIX + self.not_ready_message()},
-        ]
-        for c in conds:
-            c["lastHeartbeatTime"] = now
-            c["lastTransitionTime"] = now
-        return conds
+        return node_conditions(ready=ready, now=now_iso(), message="kubelet is posting ready status" if ready
+                               else NOT_READY_PREFIX + self.not_ready_message())
 
     async def _register(self, client: HostApiClient, node: str, node_ip: str) -> bool:
         body = self.node_object(node, node_ip)

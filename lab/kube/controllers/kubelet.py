@@ -20,6 +20,24 @@ from .ipam import CalicoIpam, IpamError
 from .podutil import host_network, meta, node_ip, node_os, set_condition
 
 
+
+def node_conditions(*, ready: bool, message: str, now: str) -> list[dict[str, Any]]:
+    """The four conditions a kubelet posts: no memory, disk or PID pressure, and Ready (True with
+    reason KubeletReady, or False with KubeletNotReady and `message`), all stamped `now`."""
+    conds = [
+        {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+         "message": "kubelet has sufficient memory available"},
+        {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure",
+         "message": "kubelet has no disk pressure"},
+        {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID",
+         "message": "kubelet has sufficient PID available"},
+        {"type": "Ready", "status": "True" if ready else "False",
+         "reason": "KubeletReady" if ready else "KubeletNotReady", "message": message},
+    ]
+    for c in conds:
+        c["lastHeartbeatTime"] = c["lastTransitionTime"] = now
+    return conds
+
 @runtime_checkable
 class NodeRuntime(Protocol):
     """What the cluster needs from a node's container runtime + CNI (Windows hosts implement this)."""
@@ -373,6 +391,11 @@ class Kubelet:
         node_name = node["metadata"]["name"]
         self.ctx.events.record(pod, "Normal", "Pulling", f'Pulling image "{image}"', component="kubelet",
                                host=node_name, field_path=_field_for_image(pod, image))
+        # A pull that cannot succeed (unknown manifest, wrong platform) fails at the manifest lookup, not after
+        # the download time; a failing pull that took the full time would outlast its back-off and keep the node
+        # pulling forever.
+        if self._pull_failure(node, ref, image) is not None:
+            seconds = min(seconds, REPULL_SECONDS)
         try:
             await self.ctx.clock.sleep(seconds)
         finally:
