@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 # Imported here, not inside the joins: importing Prefect's engine configures logging, which would undo a
 # `disable_run_logger()` the caller entered before the first join.
-from flows.join import JoinRequest, join_windows_node
-from tasks.calico import calico_reconfigure
-from tasks.calico_install import install_calico_windows
-from tasks.kube_services import install_kube_services
-from tasks.node import wait_node_ready
-from tasks.windows import windows_prereqs
+from prefect_windows_nodes.flows.join import JoinRequest, join_windows_node
+from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
+from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows
+from prefect_windows_nodes.tasks.install_kube_services import install_kube_services
+from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready
+from prefect_windows_nodes.tasks.windows_prereqs import windows_prereqs
 
 from . import counters
 from .stats import CpuMeter, summary

@@ -6,9 +6,9 @@
 - `JoinSettings`: the non-secret knobs of a Windows node join.
 """
 
-from .kubernetes import KubernetesCluster
-from .settings import JoinSettings
-from .ssh import ControlPlaneSSH, SSHCommandResult
-from .windows import WindowsHost
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.settings import JoinSettings
+from prefect_windows_nodes.blocks.ssh import ControlPlaneSSH, SSHCommandResult
+from prefect_windows_nodes.blocks.windows import WindowsHost
 
 __all__ = ["ControlPlaneSSH", "JoinSettings", "KubernetesCluster", "SSHCommandResult", "WindowsHost"]

@@ -37,7 +37,7 @@ class KubernetesCluster(Block):
     Example:
         Load a saved cluster and list its nodes:
         ```python
-        from blocks import KubernetesCluster
+        from prefect_windows_nodes.blocks import KubernetesCluster
         from kubernetes.aio import client
 
         cluster = KubernetesCluster.load("BLOCK_NAME")

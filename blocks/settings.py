@@ -37,7 +37,7 @@ class JoinSettings(Block):
     Example:
         Load saved settings and use them in the join flow:
         ```python
-        from blocks import JoinSettings
+        from prefect_windows_nodes.blocks import JoinSettings
 
         settings = JoinSettings.load("BLOCK_NAME")
         ```

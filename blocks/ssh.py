@@ -40,7 +40,7 @@ class ControlPlaneSSH(Block):
     Example:
         Run calicoctl on the control plane:
         ```python
-        from blocks import ControlPlaneSSH
+        from prefect_windows_nodes.blocks import ControlPlaneSSH
 
         ssh = ControlPlaneSSH.load("BLOCK_NAME")
         result = await ssh.run(["calicoctl", "get", "ippool", "-o", "yaml"])

@@ -270,7 +270,7 @@ class WindowsHost(Block):
     Examples:
         Run a cmdlet with named parameters on the host:
         ```python
-        from blocks.windows import WindowsHost
+        from prefect_windows_nodes.blocks.windows import WindowsHost
 
         host = WindowsHost.load("BLOCK_NAME")
         async with host.open_session() as ps:

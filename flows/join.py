@@ -11,20 +11,20 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
-from tasks.calico import calico_reconfigure
-from tasks.calico_install import install_calico_windows
-from tasks.kube_services import install_kube_services
-from tasks.manifests import SmokeImages
-from tasks.netpol import netpol_verify
-from tasks.node import wait_node_ready
-from tasks.results import StepResult
-from tasks.smoke import workload_smoke
-from tasks.windows import api_server_endpoint, windows_prereqs
+from prefect_windows_nodes.blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
+from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
+from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows
+from prefect_windows_nodes.tasks.install_kube_services import install_kube_services
+from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
+from prefect_windows_nodes.tasks.netpol_verify import netpol_verify
+from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready
+from prefect_windows_nodes.tasks._core.results import StepResult
+from prefect_windows_nodes.tasks.workload_smoke import workload_smoke
+from prefect_windows_nodes.tasks.windows_prereqs import api_server_endpoint, windows_prereqs
 
-from .locks import cluster_lock, node_lock
-from .params import block_name, host_address
-from .report import RunReport
+from prefect_windows_nodes.flows._locks import cluster_lock, node_lock
+from prefect_windows_nodes.flows._params import block_name, host_address
+from prefect_windows_nodes.flows._report import RunReport
 
 
 class JoinRequest(BaseModel):
@@ -152,7 +152,7 @@ async def join_windows_node(request: JoinRequest) -> JoinSummary:
 
     Example:
         ```python
-        from flows.join import JoinRequest, join_windows_node
+        from prefect_windows_nodes.flows.join import JoinRequest, join_windows_node
 
         summary = await join_windows_node(JoinRequest(host_block="winnode04", cluster_block="prod"))
         ```

@@ -8,15 +8,15 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from blocks import KubernetesCluster
-from tasks.manifests import SmokeImages
-from tasks.netpol import netpol_verify
-from tasks.results import StepResult
-from tasks.smoke import workload_smoke
-from tasks.workload_wait import SmokeDeadlines
+from prefect_windows_nodes.blocks import KubernetesCluster
+from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
+from prefect_windows_nodes.tasks.netpol_verify import netpol_verify
+from prefect_windows_nodes.tasks._core.results import StepResult
+from prefect_windows_nodes.tasks.workload_smoke import workload_smoke
+from prefect_windows_nodes.tasks._verify.workload_wait import SmokeDeadlines
 
-from .params import block_name, node_name
-from .report import RunReport
+from prefect_windows_nodes.flows._params import block_name, node_name
+from prefect_windows_nodes.flows._report import RunReport
 
 
 class VerifyRequest(BaseModel):
@@ -65,7 +65,7 @@ async def verify_windows_node(request: VerifyRequest) -> VerifySummary:
 
     Example:
         ```python
-        from flows.verify import VerifyRequest, verify_windows_node
+        from prefect_windows_nodes.flows.verify import VerifyRequest, verify_windows_node
 
         summary = await verify_windows_node(VerifyRequest(node_name="k8s-ww", cluster_block="prod"))
         ```

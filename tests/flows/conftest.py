@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, AsyncIterator
 
-from deployments.lab_blocks import save_lab_blocks
+from lab.blocks import save_lab_blocks
 from lab.world import Lab
 
 

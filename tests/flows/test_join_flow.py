@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from flows.join import JoinRequest, join_windows_node
-from tasks.results import StepFailed
+from prefect_windows_nodes.flows.join import JoinRequest, join_windows_node
+from prefect_windows_nodes.tasks._core.results import StepFailed
 
 from .conftest import started_lab
 

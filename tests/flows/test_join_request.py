@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from flows.join import JoinRequest, join_windows_node
+from prefect_windows_nodes.flows.join import JoinRequest, join_windows_node
 
 from .conftest import started_lab
 

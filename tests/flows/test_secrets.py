@@ -10,8 +10,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 
-from blocks import JoinSettings
-from flows.join import JoinRequest, join_windows_node
+from prefect_windows_nodes.blocks import JoinSettings
+from prefect_windows_nodes.flows.join import JoinRequest, join_windows_node
 
 from .conftest import started_lab
 

@@ -10,7 +10,7 @@ import requests
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from blocks.windows import error_record_from_pypsrp, to_plain
+from prefect_windows_nodes.blocks.windows import error_record_from_pypsrp, to_plain
 
 from .conftest import PS_DIR, ainvoke, client_for
 

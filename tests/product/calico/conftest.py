@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from blocks import ControlPlaneSSH, KubernetesCluster
+from prefect_windows_nodes.blocks import ControlPlaneSSH, KubernetesCluster
 
 
 def _lab_available() -> bool:

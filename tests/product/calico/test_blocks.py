@@ -10,8 +10,8 @@ import yaml
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr, ValidationError
 
-from blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
-from blocks import kubernetes as kube_block
+from prefect_windows_nodes.blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
+from prefect_windows_nodes.blocks import kubernetes as kube_block
 
 TOKEN = "s3cr3t-token-value-0123456789"
 
@@ -49,7 +49,7 @@ def test_blocks_are_registered_by_the_collection_entry_point():
 
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     modules = list(pyproject["project"]["entry-points"]["prefect.collections"].values())
-    assert modules == ["blocks"]
+    assert modules == ["prefect_windows_nodes.blocks"]
     exported = vars(importlib.import_module(modules[0]))
     for cls in (KubernetesCluster, ControlPlaneSSH, JoinSettings, WindowsHost):
         assert exported[cls.__name__] is cls and issubclass(cls, Block)

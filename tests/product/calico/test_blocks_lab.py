@@ -13,9 +13,9 @@ import pytest
 import yaml
 from kubernetes.aio import client as kclient
 
-from blocks import ControlPlaneSSH, KubernetesCluster
-from blocks import kubernetes as kube_block
-from tasks.discovery import discover_cluster
+from prefect_windows_nodes.blocks import ControlPlaneSSH, KubernetesCluster
+from prefect_windows_nodes.blocks import kubernetes as kube_block
+from prefect_windows_nodes.tasks._kube.discovery import discover_cluster
 
 from .conftest import cluster_block, needs_lab, ssh_block
 

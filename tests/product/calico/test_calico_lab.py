@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from prefect.logging import disable_run_logger
 
-from tasks.calico import calico_reconfigure
-from tasks.results import StepFailed
+from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
+from prefect_windows_nodes.tasks._core.results import StepFailed
 
 from .conftest import calico_rt, cluster_block, needs_lab, read_calico, ssh_block, wait_for_calico
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.discovery import (ClusterFacts, choose_calico_group, container_env, service_cidr_from_apiserver,
+from prefect_windows_nodes.tasks._kube.discovery import (ClusterFacts, choose_calico_group, container_env, service_cidr_from_apiserver,
                              service_cidr_from_kubeadm, strip_version)
 
 KUBEADM = """apiServer:
@@ -70,7 +70,7 @@ def test_overrides_replace_values_and_mark_source():
 
 
 def test_join_settings_overrides_only_what_is_set():
-    from blocks import JoinSettings
+    from prefect_windows_nodes.blocks import JoinSettings
 
     facts = ClusterFacts(api_server="https://x:6443", service_cidr="10.96.0.0/12", dns_server_ips=["10.96.0.10"],
                          kubernetes_version="1.22.6", calico_version="3.22.1")

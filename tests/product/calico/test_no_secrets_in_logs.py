@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import tasks.calico as calico_module
-from tasks.calico import calico_reconfigure
-from tasks.results import StepFailed
+import prefect_windows_nodes.tasks.calico_reconfigure as calico_module
+from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
+from prefect_windows_nodes.tasks._core.results import StepFailed
 
 from .conftest import cluster_block, needs_lab, ssh_block
 

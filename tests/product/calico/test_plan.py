@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from tasks.calico_plan import (felix_edit, installation_edit, ipam_edit, is_operator_managed_pool, plan_calico,
+from prefect_windows_nodes.tasks._calico.plan import (felix_edit, installation_edit, ipam_edit, is_operator_managed_pool, plan_calico,
                                pool_edit, vxlan_checks)
 
 

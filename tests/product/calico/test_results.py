@@ -10,8 +10,8 @@ import pytest
 from kubernetes.aio.client.exceptions import ApiException
 from prefect.states import Completed, Failed
 
-from tasks.results import StepFailed, StepRecorder
-from tasks.retry import is_transient, retry_on_transient
+from prefect_windows_nodes.tasks._core.results import StepFailed, StepRecorder
+from prefect_windows_nodes.tasks._core.retry import is_transient, retry_on_transient
 
 
 def test_recorder_status_and_duration():
@@ -89,7 +89,7 @@ async def test_retry_condition_reads_the_failed_state():
 def test_calico_task_retries_only_through_the_async_transient_condition():
     import inspect
 
-    from tasks.calico import calico_reconfigure
+    from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
 
     from prefect.cache_policies import NO_CACHE
 
@@ -100,14 +100,14 @@ def test_calico_task_retries_only_through_the_async_transient_condition():
 
 
 def test_winrm_errors_are_classified():
-    from blocks.windows import WinRMAuthError, WinRMTransientError
+    from prefect_windows_nodes.blocks.windows import WinRMAuthError, WinRMTransientError
 
     assert is_transient(WinRMTransientError("connection reset"))
     assert not is_transient(WinRMAuthError("401"))
 
 
 def test_auth_failure_caused_by_a_connection_error_is_not_retried():
-    from blocks.windows import WinRMAuthError
+    from prefect_windows_nodes.blocks.windows import WinRMAuthError
 
     try:
         try:

@@ -16,10 +16,10 @@ import pytest
 from kubernetes.aio import client as kclient
 from prefect.logging import disable_run_logger
 
-from blocks.kubernetes import KubernetesCluster
-from blocks.settings import JoinSettings
-from blocks.windows import WindowsHost
-from tasks.workload_wait import SmokeDeadlines
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.settings import JoinSettings
+from prefect_windows_nodes.blocks.windows import WindowsHost
+from prefect_windows_nodes.tasks._verify.workload_wait import SmokeDeadlines
 
 NODE = "k8s-ww"
 # Real seconds; the lab's clock makes emulated pulls and timeouts short, so these only bound a broken run.
@@ -58,11 +58,11 @@ def lab_blocks(lab: Any, name: str = NODE) -> tuple[WindowsHost, KubernetesClust
 
 async def join_node(lab: Any, name: str = NODE) -> Joined:
     """Join `name` with the product's join tasks (their `.fn`, in the flow's order)."""
-    from tasks.calico import calico_reconfigure
-    from tasks.calico_install import install_calico_windows
-    from tasks.kube_services import install_kube_services
-    from tasks.node import wait_node_ready
-    from tasks.windows import windows_prereqs
+    from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
+    from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows
+    from prefect_windows_nodes.tasks.install_kube_services import install_kube_services
+    from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready
+    from prefect_windows_nodes.tasks.windows_prereqs import windows_prereqs
 
     host, cluster = lab_blocks(lab, name)
     settings = JoinSettings(calico_start_timeout_s=120, node_ready_timeout_s=120)

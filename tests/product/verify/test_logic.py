@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from tasks.kexec import exit_code_of
-from tasks.probes import dns_argv, http_argv, parse_http_status, parse_nslookup
-from tasks.kobjects import shielded
-from tasks.podstatus import fatal_reason, pod_stage
+from prefect_windows_nodes.tasks._kube.pod_exec import exit_code_of
+from prefect_windows_nodes.tasks._verify.probes import dns_argv, http_argv, parse_http_status, parse_nslookup
+from prefect_windows_nodes.tasks._kube.objects import shielded
+from prefect_windows_nodes.tasks._verify.podstatus import fatal_reason, pod_stage
 
 BIND = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tnginx-svc.default.svc.cluster.local\n" \
        "Address: 10.103.180.29\n\n"

@@ -6,7 +6,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import all_versions
 
-from tasks import manifests as m
+from prefect_windows_nodes.tasks._verify import manifests as m
 
 NODE = "k8s-ww"
 

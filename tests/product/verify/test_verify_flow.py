@@ -11,9 +11,9 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from flows.verify import VerifyRequest, verify_windows_node
-from tasks.manifests import SmokeImages
-from tasks.smoke import SMOKE_CHECKS, workload_smoke
+from prefect_windows_nodes.flows.verify import VerifyRequest, verify_windows_node
+from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
+from prefect_windows_nodes.tasks.workload_smoke import SMOKE_CHECKS, workload_smoke
 
 from .conftest import FAST, NODE, leftovers, pulling_started, stuck_iis_image
 

@@ -10,14 +10,14 @@ import pytest
 from kubernetes.aio import client as kclient
 from prefect.logging import disable_run_logger
 
-from tasks.kexec import ExecError, exec_in_pod
-from tasks.manifests import SmokeImages
-from tasks.netpol import netpol_verify
-from tasks.results import StepFailed
-from tasks.smoke import SMOKE_CHECKS, workload_smoke
-from tasks.kobjects import delete_namespace
+from prefect_windows_nodes.tasks._kube.pod_exec import ExecError, exec_in_pod
+from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
+from prefect_windows_nodes.tasks.netpol_verify import netpol_verify
+from prefect_windows_nodes.tasks._core.results import StepFailed
+from prefect_windows_nodes.tasks.workload_smoke import SMOKE_CHECKS, workload_smoke
+from prefect_windows_nodes.tasks._kube.objects import delete_namespace
 
-from blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
 
 from .conftest import FAST, NODE, join_node, leftovers, pulling_started, stuck_iis_image
 from .test_manifests import all_manifests, schema_version

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from blocks.windows import WindowsHost
+from prefect_windows_nodes.blocks.windows import WindowsHost
 from lab.tls import LabCA
 from lab.windows.dispatch import ErrorRecord, FileTransfer, PipelineCommand, PipelineFailed, PSObj
 from lab.windows.wire_faults import WireFaults
@@ -119,7 +119,7 @@ def lab_blocks(lab: Any, name: str = "k8s-ww", **host_overrides: Any):
     from pathlib import Path
     from urllib.parse import urlsplit
 
-    from blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
 
     desc = lab.describe()
     h = next(w for w in desc["windows_hosts"] if w["name"] == name)

@@ -10,7 +10,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from tasks.credentials import (
+from prefect_windows_nodes.tasks._kube.credentials import (
     build_kubeconfig,
     cluster_ca_pem,
     flatten_kubeconfig,

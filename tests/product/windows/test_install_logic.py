@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from blocks.settings import JoinSettings
-from tasks.calico_install import (
+from prefect_windows_nodes.blocks.settings import JoinSettings
+from prefect_windows_nodes.tasks.install_calico_windows import (
     calico_drift,
     cluster_checks,
     installer_parameters,
     installer_url,
     resolve_cluster_facts,
 )
-from tasks.discovery import ClusterFacts
-from tasks.node import describe_conditions, node_ready
-from tasks.node_state import CalicoNodeState
+from prefect_windows_nodes.tasks._kube.discovery import ClusterFacts
+from prefect_windows_nodes.tasks.wait_node_ready import describe_conditions, node_ready
+from prefect_windows_nodes.tasks._host.node_state import CalicoNodeState
 
 CF = ClusterFacts(api_server="https://127.0.0.1:6443", kubernetes_version="1.22.6", service_cidr="10.96.0.0/12",
                   dns_server_ips=["10.96.0.10"], calico_version="3.22.5", datastore="kubernetes",

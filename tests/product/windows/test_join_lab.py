@@ -12,16 +12,16 @@ pytest.importorskip("lab.windows.node")
 
 from prefect.logging import disable_run_logger  # noqa: E402
 
-from blocks.settings import JoinSettings  # noqa: E402
+from prefect_windows_nodes.blocks.settings import JoinSettings  # noqa: E402
 from lab.world import Lab  # noqa: E402
-from tasks.calico import calico_reconfigure  # noqa: E402
-from tasks.calico_install import install_calico_windows  # noqa: E402
-from tasks.credentials import kubeconfig_identity  # noqa: E402
-from tasks.kube_services import install_kube_services  # noqa: E402
-from tasks.node import wait_node_ready  # noqa: E402
-from tasks.node_state import read_calico_state, wait_for_state  # noqa: E402
-from tasks.results import StepFailed  # noqa: E402
-from tasks.windows import windows_prereqs  # noqa: E402
+from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure  # noqa: E402
+from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows  # noqa: E402
+from prefect_windows_nodes.tasks._kube.credentials import kubeconfig_identity  # noqa: E402
+from prefect_windows_nodes.tasks.install_kube_services import install_kube_services  # noqa: E402
+from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready  # noqa: E402
+from prefect_windows_nodes.tasks._host.node_state import read_calico_state, wait_for_state  # noqa: E402
+from prefect_windows_nodes.tasks._core.results import StepFailed  # noqa: E402
+from prefect_windows_nodes.tasks.windows_prereqs import windows_prereqs  # noqa: E402
 
 from .conftest import api_endpoint, lab_blocks  # noqa: E402
 
@@ -155,7 +155,7 @@ async def test_least_privilege_leaves_no_admin_credential_on_the_host(caplog):
     from kubernetes.aio import client as kclient
     from pydantic import SecretStr
 
-    from blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
 
     caplog.set_level(logging.DEBUG)
     async with Lab(windows=1) as lab:
@@ -197,8 +197,8 @@ async def test_installer_token_is_scoped_to_what_the_installer_reads():
     from kubernetes.aio.client.exceptions import ApiException
     from pydantic import SecretStr
 
-    from blocks.kubernetes import KubernetesCluster
-    from tasks.credentials import cluster_ca_pem, installer_kubeconfig
+    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.tasks._kube.credentials import cluster_ca_pem, installer_kubeconfig
 
     async with Lab(windows=0) as lab:
         _, cluster = lab_blocks_cluster_only(lab)
@@ -222,13 +222,13 @@ async def test_installer_token_is_scoped_to_what_the_installer_reads():
 
 
 def lab_blocks_cluster_only(lab):
-    from blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
 
     return None, KubernetesCluster.from_file(lab.describe()["kubeconfig"])
 
 
 async def test_wrong_password_fails_fast_as_an_auth_error():
-    from blocks.windows import WinRMAuthError
+    from prefect_windows_nodes.blocks.windows import WinRMAuthError
 
     async with Lab(windows=1, faults={NODE: {"wrong_password": True}}) as lab:
         host, cluster = lab_blocks(lab)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.windows import evaluate_prereqs, node_name_for, summarize_facts
+from prefect_windows_nodes.tasks.windows_prereqs import evaluate_prereqs, node_name_for, summarize_facts
 
 DEFAULT_FACTS = {
     "ComputerName": "K8S-WW", "OsCaption": "Microsoft Windows Server 2019 Datacenter Evaluation",

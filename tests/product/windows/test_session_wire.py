@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from blocks.windows import RemoteCommandError, WinRMAuthError, WinRMTransientError, load_script
+from prefect_windows_nodes.blocks.windows import RemoteCommandError, WinRMAuthError, WinRMTransientError, load_script
 
 from .conftest import PASSWORD
 
@@ -32,8 +32,7 @@ async def test_output_objects_become_plain_python(wire):
 
 
 async def test_run_script_sends_the_shipped_text_with_parameters(wire, tmp_path, monkeypatch):
-    import blocks.windows as bw
-
+    import prefect_windows_nodes.blocks.windows as bw
     (tmp_path / "Get-Example.ps1").write_text("param([string]$Name)\n$Name\n", encoding="utf-8")
     monkeypatch.setattr(bw, "PS_SCRIPT_DIR", tmp_path)
     async with wire.block.open_session() as ps:

@@ -14,7 +14,7 @@ from pypsrp.complex_objects import GenericComplexObject
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.messages import ErrorRecordMessage
 
-from blocks.windows import (
+from prefect_windows_nodes.blocks.windows import (
     RemoteCommandError,
     RemoteErrorRecord,
     WindowsHost,
@@ -133,8 +133,8 @@ async def test_the_task_retry_policy_retries_only_transient_winrm_errors():
     """The tasks' async retry_condition_fn, fed real Prefect Failed states."""
     from prefect.states import exception_to_failed_state
 
-    from tasks.results import StepFailed, StepResult
-    from tasks.retry import retry_on_transient
+    from prefect_windows_nodes.tasks._core.results import StepFailed, StepResult
+    from prefect_windows_nodes.tasks._core.retry import retry_on_transient
 
     async def retried(exc: BaseException) -> bool:
         return await retry_on_transient(None, None, await exception_to_failed_state(exc))

@@ -7,9 +7,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from blocks.windows import PowerShellSession, WinRMTransientError
+from prefect_windows_nodes.blocks.windows import PowerShellSession, WinRMTransientError
 
-from .results import StepRecorder
+from prefect_windows_nodes.tasks._core.results import StepRecorder
 
 CALICO_ROOT = "C:\\CalicoWindows"
 

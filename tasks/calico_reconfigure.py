@@ -11,14 +11,14 @@ from typing import Any, Literal
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.kubernetes import KubernetesCluster
-from blocks.ssh import ControlPlaneSSH
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.ssh import ControlPlaneSSH
 
-from .calico_plan import ObjectEdit, felix_edit, installation_edit, ipam_edit, plan_calico, pool_edit
-from .calico_store import CalicoctlStore, Conflict, KubeCalicoStore
-from .discovery import ClusterFacts, discover_cluster
-from .results import StepFailed, StepRecorder, StepResult
-from .retry import retry_on_transient
+from prefect_windows_nodes.tasks._calico.plan import ObjectEdit, felix_edit, installation_edit, ipam_edit, plan_calico, pool_edit
+from prefect_windows_nodes.tasks._calico.store import CalicoctlStore, Conflict, KubeCalicoStore
+from prefect_windows_nodes.tasks._kube.discovery import ClusterFacts, discover_cluster
+from prefect_windows_nodes.tasks._core.results import StepFailed, StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
 
 STEP = "calico_reconfigure"
 MAX_CONFLICT_RETRIES = 5
@@ -71,8 +71,8 @@ async def calico_reconfigure(
 
     Example:
         ```python
-        from blocks import KubernetesCluster
-        from tasks.calico import calico_reconfigure
+        from prefect_windows_nodes.blocks import KubernetesCluster
+        from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
 
         result = await calico_reconfigure(KubernetesCluster.load("BLOCK_NAME"), plan=True)
         print("\\n".join(result.changes))

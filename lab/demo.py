@@ -33,7 +33,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def lab_process(state_dir: Path, windows: int = 1) -> Iterator[dict]:
     """Run `python -m lab up` in a child process; yield its lab.json once it says it is up."""
-    from .lab_blocks import read_lab_json
+    from lab.blocks import read_lab_json
 
     shutil.rmtree(state_dir, ignore_errors=True)
     proc = subprocess.Popen([sys.executable, "-m", "lab", "up", "--windows", str(windows), "--state-dir",
@@ -133,9 +133,9 @@ async def run_demo(lab: dict, api_url: str) -> int:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        from flows.join import JoinRequest, join_windows_node
+        from prefect_windows_nodes.flows.join import JoinRequest, join_windows_node
 
-        from .lab_blocks import cluster_block, save_lab_blocks
+        from lab.blocks import cluster_block, save_lab_blocks
 
         names = await save_lab_blocks(lab)
         host = lab["windows_hosts"][0]["name"]

@@ -7,8 +7,8 @@ from typing import Any, Iterable
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.events import emit_event
 
-from tasks.results import StepFailed, StepResult
-from tasks.verify_report import artifact_key
+from prefect_windows_nodes.tasks._core.results import StepFailed, StepResult
+from prefect_windows_nodes.tasks._verify.report import artifact_key
 
 _MARK = {"changed": "changed", "unchanged": "unchanged", "planned": "would change", "failed": "FAILED",
          "skipped": "skipped"}

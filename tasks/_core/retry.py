@@ -14,10 +14,10 @@ import asyncssh
 from kubernetes.aio.client.exceptions import ApiException as AioApiException
 from kubernetes.client.exceptions import ApiException
 
-from blocks.kubernetes import KubeconfigError
-from blocks.windows import WinRMAuthError
+from prefect_windows_nodes.blocks.kubernetes import KubeconfigError
+from prefect_windows_nodes.blocks.windows import WinRMAuthError
 
-from .results import StepFailed
+from prefect_windows_nodes.tasks._core.results import StepFailed
 
 TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
 # Errors that stop the search through causes: retrying them cannot help, whatever caused them.

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.windows import WindowsHost
+from prefect_windows_nodes.blocks.windows import WindowsHost
 
-from .results import Check, StepRecorder, StepResult
-from .retry import retry_on_transient
+from prefect_windows_nodes.tasks._core.results import Check, StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
 
 KUBE_DIR = "c:\\k"
 #: Minimum builds Calico for Windows supports: Windows Server 2019 17763.1432, Windows Server 2022 20348.169.
@@ -227,8 +227,8 @@ async def windows_prereqs(host: WindowsHost, api_server_host: str, api_server_po
 
     Example:
         ```python
-        from blocks.windows import WindowsHost
-        from tasks.windows import windows_prereqs
+        from prefect_windows_nodes.blocks.windows import WindowsHost
+        from prefect_windows_nodes.tasks.windows_prereqs import windows_prereqs
 
         result = await windows_prereqs(WindowsHost.load("BLOCK_NAME"), "10.0.0.1", 6443)
         ```

@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
-from .kwatch import watch_until
+from prefect_windows_nodes.tasks._kube.watch import watch_until
 
 NODE_KUBECONFIG = "c:\\k\\config"
 INSTALLER_SA = "calico-windows-installer"

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .results import Check
+from prefect_windows_nodes.tasks._core.results import Check
 
 OPERATOR_MANAGED_LABEL = ("app.kubernetes.io/managed-by", "tigera-operator")
 DEFAULT_VNI = 4096

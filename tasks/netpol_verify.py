@@ -11,17 +11,17 @@ from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
 
-from . import manifests as m
-from .kobjects import create_objects
-from .manifests import SmokeImages
-from .probes import ProbeResult, probe_http, settle
-from .results import StepRecorder, StepResult
-from .retry import retry_on_transient
-from .testbed import SERVICES, WORKLOADS, Testbed, inspect_node, testbed
-from .verify_report import ProgressArtifact, artifact_key, conclude
-from .workload_wait import SmokeDeadlines
+from prefect_windows_nodes.tasks._verify import manifests as m
+from prefect_windows_nodes.tasks._kube.objects import create_objects
+from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
+from prefect_windows_nodes.tasks._verify.probes import ProbeResult, probe_http, settle
+from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
+from prefect_windows_nodes.tasks._verify.testbed import SERVICES, WORKLOADS, Testbed, inspect_node, testbed
+from prefect_windows_nodes.tasks._verify.report import ProgressArtifact, artifact_key, conclude
+from prefect_windows_nodes.tasks._verify.workload_wait import SmokeDeadlines
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,8 @@ async def netpol_verify(cluster: KubernetesCluster, node_name: str, *, images: S
 
     Example:
         ```python
-        from blocks import KubernetesCluster
-        from tasks.netpol import netpol_verify
+        from prefect_windows_nodes.blocks import KubernetesCluster
+        from prefect_windows_nodes.tasks.netpol_verify import netpol_verify
 
         result = await netpol_verify(KubernetesCluster.load("BLOCK_NAME"), "k8s-ww")
         ```

@@ -14,8 +14,8 @@ import yaml
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
-from .calico_plan import ObjectEdit, felix_patch_json
-from .discovery import CALICO_CRD_GROUP, OPERATOR_GROUP, calico_api_version, strip_version
+from prefect_windows_nodes.tasks._calico.plan import ObjectEdit, felix_patch_json
+from prefect_windows_nodes.tasks._kube.discovery import CALICO_CRD_GROUP, OPERATOR_GROUP, calico_api_version, strip_version
 
 
 class Conflict(Exception):

@@ -10,11 +10,11 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.windows import WindowsHost
+from prefect_windows_nodes.blocks.windows import WindowsHost
 
-from .node_state import CALICO_ROOT, read_calico_state, record_log_tail, wait_for_state
-from .results import StepRecorder, StepResult
-from .retry import retry_on_transient
+from prefect_windows_nodes.tasks._host.node_state import CALICO_ROOT, read_calico_state, record_log_tail, wait_for_state
+from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
 
 INSTALL_KUBE_SERVICES = f"{CALICO_ROOT}\\kubernetes\\install-kube-services.ps1"
 SERVICES = ("kubelet", "kube-proxy")
@@ -44,8 +44,8 @@ async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_
 
     Example:
         ```python
-        from blocks.windows import WindowsHost
-        from tasks.kube_services import install_kube_services
+        from prefect_windows_nodes.blocks.windows import WindowsHost
+        from prefect_windows_nodes.tasks.install_kube_services import install_kube_services
 
         result = await install_kube_services(WindowsHost.load("BLOCK_NAME"))
         ```

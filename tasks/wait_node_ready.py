@@ -8,13 +8,13 @@ from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.kubernetes import KubernetesCluster
-from blocks.windows import WindowsHost
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.windows import WindowsHost
 
-from .kwatch import watch_until
-from .node_state import read_log_tail
-from .results import StepRecorder, StepResult
-from .retry import retry_on_transient
+from prefect_windows_nodes.tasks._kube.watch import watch_until
+from prefect_windows_nodes.tasks._host.node_state import read_log_tail
+from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
 
 
 def node_ready(node: dict[str, Any] | None) -> bool:
@@ -87,8 +87,8 @@ async def wait_node_ready(cluster: KubernetesCluster, node_name: str, *, timeout
 
     Example:
         ```python
-        from blocks import KubernetesCluster
-        from tasks.node import wait_node_ready
+        from prefect_windows_nodes.blocks import KubernetesCluster
+        from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready
 
         result = await wait_node_ready(KubernetesCluster.load("BLOCK_NAME"), "k8s-ww", timeout_s=600)
         ```

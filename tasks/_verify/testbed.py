@@ -11,12 +11,12 @@ from typing import Any, AsyncIterator
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
-from . import manifests as m
-from .kobjects import copy_pull_secrets, create_namespace, create_objects, delete_namespace, shielded
-from .podstatus import OS_MISMATCH, PULL_WAITING
-from .probes import Endpoint
-from .results import StepRecorder
-from .workload_wait import (Progress, ServiceWait, SmokeDeadlines, Workload, WorkloadFailed,
+from prefect_windows_nodes.tasks._verify import manifests as m
+from prefect_windows_nodes.tasks._kube.objects import copy_pull_secrets, create_namespace, create_objects, delete_namespace, shielded
+from prefect_windows_nodes.tasks._verify.podstatus import OS_MISMATCH, PULL_WAITING
+from prefect_windows_nodes.tasks._verify.probes import Endpoint
+from prefect_windows_nodes.tasks._core.results import StepRecorder
+from prefect_windows_nodes.tasks._verify.workload_wait import (Progress, ServiceWait, SmokeDeadlines, Workload, WorkloadFailed,
                             wait_for_workloads)
 
 

@@ -10,16 +10,16 @@ from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
 
-from . import manifests as m
-from .manifests import SmokeImages
-from .probes import ProbeResult, probe_dns, probe_http, settle
-from .results import StepRecorder, StepResult
-from .retry import retry_on_transient
-from .testbed import Testbed, inspect_node, testbed
-from .verify_report import ProgressArtifact, artifact_key, conclude
-from .workload_wait import SmokeDeadlines
+from prefect_windows_nodes.tasks._verify import manifests as m
+from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
+from prefect_windows_nodes.tasks._verify.probes import ProbeResult, probe_dns, probe_http, settle
+from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
+from prefect_windows_nodes.tasks._verify.testbed import Testbed, inspect_node, testbed
+from prefect_windows_nodes.tasks._verify.report import ProgressArtifact, artifact_key, conclude
+from prefect_windows_nodes.tasks._verify.workload_wait import SmokeDeadlines
 
 # (source workload, target service, check) — the runbook's checks plus DNS and HTTP from the Windows side.
 SMOKE_CHECKS: list[tuple[str, str, str]] = [
@@ -112,8 +112,8 @@ async def workload_smoke(cluster: KubernetesCluster, node_name: str, *, images: 
 
     Example:
         ```python
-        from blocks import KubernetesCluster
-        from tasks.smoke import workload_smoke
+        from prefect_windows_nodes.blocks import KubernetesCluster
+        from prefect_windows_nodes.tasks.workload_smoke import workload_smoke
 
         result = await workload_smoke(KubernetesCluster.load("BLOCK_NAME"), "k8s-ww")
         ```

@@ -22,16 +22,16 @@ from typing import Any, Mapping
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from blocks.kubernetes import KubernetesCluster
-from blocks.settings import JoinSettings
-from blocks.windows import PowerShellSession, RemoteCommandError, WindowsHost, WinRMTransientError
+from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks.settings import JoinSettings
+from prefect_windows_nodes.blocks.windows import PowerShellSession, RemoteCommandError, WindowsHost, WinRMTransientError
 
-from . import credentials as creds
-from .discovery import ClusterFacts, discover_cluster
-from .node_state import CALICO_ROOT, CalicoNodeState, read_calico_state, record_log_tail, wait_for_state
-from .results import Check, StepRecorder, StepResult
-from .retry import retry_on_transient
-from .windows import api_server_endpoint, gather_node_facts, node_name_for
+from prefect_windows_nodes.tasks._kube import credentials as creds
+from prefect_windows_nodes.tasks._kube.discovery import ClusterFacts, discover_cluster
+from prefect_windows_nodes.tasks._host.node_state import CALICO_ROOT, CalicoNodeState, read_calico_state, record_log_tail, wait_for_state
+from prefect_windows_nodes.tasks._core.results import Check, StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
+from prefect_windows_nodes.tasks.windows_prereqs import api_server_endpoint, gather_node_facts, node_name_for
 
 INSTALLER_PATH = "c:\\install-calico-windows.ps1"
 CALICO_ZIP = "c:\\calico-windows.zip"
@@ -227,9 +227,9 @@ async def install_calico_windows(host: WindowsHost, cluster: KubernetesCluster, 
 
     Example:
         ```python
-        from blocks import JoinSettings, KubernetesCluster
-        from blocks.windows import WindowsHost
-        from tasks.calico_install import install_calico_windows
+        from prefect_windows_nodes.blocks import JoinSettings, KubernetesCluster
+        from prefect_windows_nodes.blocks.windows import WindowsHost
+        from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows
 
         result = await install_calico_windows(WindowsHost.load("BLOCK_NAME"), KubernetesCluster.load("BLOCK_NAME"),
                                               JoinSettings.load("BLOCK_NAME"))

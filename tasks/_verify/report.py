@@ -15,7 +15,7 @@ from uuid import UUID
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.context import FlowRunContext, TaskRunContext
 
-from .results import StepRecorder, StepResult
+from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
 
 log = logging.getLogger(__name__)
 

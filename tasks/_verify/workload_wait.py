@@ -18,7 +18,7 @@ from kubernetes.aio import watch as kwatch
 from kubernetes.aio.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, Field
 
-from .podstatus import describe_pod, fatal_reason, pod_stage
+from prefect_windows_nodes.tasks._verify.podstatus import describe_pod, fatal_reason, pod_stage
 
 PHASES = ("scheduled", "started", "ready")
 STAGE_TEXT = ("waiting to be scheduled", "pulling image / starting", "running, not Ready yet", "Ready")

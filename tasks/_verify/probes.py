@@ -15,8 +15,8 @@ from typing import Awaitable, Callable, Literal
 
 from kubernetes.aio import client as kclient
 
-from .kexec import ExecError, exec_in_pod
-from .manifests import is_dns_label
+from prefect_windows_nodes.tasks._kube.pod_exec import ExecError, exec_in_pod
+from prefect_windows_nodes.tasks._verify.manifests import is_dns_label
 
 Os = Literal["linux", "windows"]
 

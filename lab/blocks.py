@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from blocks import ControlPlaneSSH, KubernetesCluster, WindowsHost
+from prefect_windows_nodes.blocks import ControlPlaneSSH, KubernetesCluster, WindowsHost
 
 
 def read_lab_json(path: str | Path) -> dict[str, Any]:
