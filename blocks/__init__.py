@@ -4,6 +4,7 @@
 - `WindowsHost`: a Windows Server host reached over WinRM/PSRP, and the PowerShell session it opens.
 - `ControlPlaneSSH`: SSH to a control-plane host (calicoctl with an etcd datastore).
 - `JoinSettings`: the non-secret knobs of a Windows node join.
+- `JoinPolicy`: which hosts event-, API- and UI-started joins may touch.
 
 The session types a `WindowsHost` hands out (`PowerShellSession`, `Command`, its errors) are exported here too.
 """
@@ -21,12 +22,13 @@ from prefect_windows_nodes.blocks._psrp import (
     WinRMTransientError,
 )
 from prefect_windows_nodes.blocks.kubernetes import KubeconfigError, KubeconfigIdentity, KubernetesCluster, kubeconfig_identity
+from prefect_windows_nodes.blocks.policy import JoinPolicy
 from prefect_windows_nodes.blocks.settings import JoinSettings
 from prefect_windows_nodes.blocks.ssh import ControlPlaneSSH, SSHCommandResult
 from prefect_windows_nodes.blocks.windows import WindowsHost
 
 __all__ = [
-    "Command", "CommandResult", "ControlPlaneSSH", "JoinSettings", "KubeconfigError", "KubeconfigIdentity",
+    "Command", "CommandResult", "ControlPlaneSSH", "JoinPolicy", "JoinSettings", "KubeconfigError", "KubeconfigIdentity",
     "KubernetesCluster", "PowerShellSession", "RemoteCommandError", "RemoteErrorRecord", "SSHCommandResult",
     "WindowsHost", "WindowsHostError", "WinRMAuthError", "WinRMCertificateError", "WinRMProtocolError",
     "WinRMTransientError", "kubeconfig_identity",

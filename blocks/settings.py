@@ -98,6 +98,11 @@ class JoinSettings(Block):
         default=600.0, gt=0,
         description="Seconds to wait for the Node to become Ready after kubelet starts.",
     )
+    winrm_ready_timeout_s: float = Field(
+        default=300.0, ge=0,
+        description="Seconds to wait for the host's WinRM endpoint to answer before the join fails (a VM that has "
+                    "just booted may not listen yet); 0 tries once.",
+    )
     service_start_timeout_s: float = Field(
         default=120.0, gt=0,
         description="Seconds to wait for kubelet and kube-proxy to report Running after they are started.",

@@ -12,7 +12,8 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefect_windows_nodes.blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
-from prefect_windows_nodes.flows._locks import cluster_lock, node_lock
+from prefect_windows_nodes.flows._admission import policy_refusals, rejected, started_from_a_deployment
+from prefect_windows_nodes.flows._locks import cluster_lock, join_slot
 from prefect_windows_nodes.flows._params import block_name, host_address
 from prefect_windows_nodes.flows._report import RunReport
 from prefect_windows_nodes.tasks import (SmokeImages, StepResult, calico_reconfigure, discover_cluster_facts,
@@ -32,6 +33,11 @@ class JoinRequest(BaseModel):
 
     host_block: str = Field(description="Name of the saved WindowsHost block (or template) for the host.")
     address: str | None = Field(default=None, description="Address of the host, overriding the block's address.")
+    vm_id: str | None = Field(default=None, max_length=256,
+                              description="The provisioning system's id of the VM (checked against the JoinPolicy; "
+                                          "API requests derive their idempotency key from it).")
+    hostname: str | None = Field(default=None, description="The VM's hostname as the provisioning system knows it "
+                                                           "(checked against the JoinPolicy).")
     cluster_block: str = Field(default="default", description="Name of the saved KubernetesCluster block.")
     ssh_block: str | None = Field(default=None, description="Name of a saved ControlPlaneSSH block; needed only "
                                                              "when Calico uses an etcd datastore.")
@@ -42,8 +48,11 @@ class JoinRequest(BaseModel):
     netpol: bool = Field(default=True, description="Verify network policy enforcement once the node is Ready.")
     smoke_images: SmokeImages = Field(default_factory=SmokeImages,
                                       description="Image overrides for the smoke workloads (private registries).")
+    policy_block: str = Field(default="join-policy",
+                              description="Name of the saved JoinPolicy block that joins started from a deployment "
+                                          "(UI, API, events) must fit.")
 
-    @field_validator("host_block", "cluster_block", "ssh_block", "settings_block")
+    @field_validator("host_block", "cluster_block", "ssh_block", "settings_block", "policy_block")
     @classmethod
     def _names(cls, v: str | None, info) -> str | None:
         return block_name(info.field_name, v)
@@ -52,6 +61,19 @@ class JoinRequest(BaseModel):
     @classmethod
     def _address(cls, v: str | None) -> str | None:
         return host_address("address", v)
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, v: str | None) -> str | None:
+        return host_address("hostname", v)
+
+    @field_validator("vm_id")
+    @classmethod
+    def _vm_id(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or any(ord(c) < 32 for c in v)):
+            raise ValueError("vm_id is empty or holds control characters; pass the VM's id as the platform shows it "
+                             "(e.g. i-0abc123, vm-104)")
+        return v
 
 
 class JoinSummary(BaseModel):
@@ -135,7 +157,10 @@ def _outcome(plan: bool, results: list[StepResult]) -> str:
 async def join_windows_node(request: JoinRequest) -> JoinSummary:
     """Join a Windows Server host to the cluster as a Calico VXLAN node, idempotently, with a report.
 
-    Takes the node's lock (one join per host at a time), discovers the cluster once, then runs `windows_prereqs`
+    A join started from a deployment (UI, API, event) must first fit the `JoinPolicy` named by the request: if it
+    does not, the run ends `Rejected` before any connection, with a `windows-node.join.rejected` event.
+    Takes a fleet-wide join slot and the node's lock (one join per host at a time), discovers the cluster once,
+    then runs `windows_prereqs`
     (everything checkable before a change), `calico_reconfigure`, `install_calico_windows`,
     `install_kube_services` and `wait_node_ready`, then (each switchable) the
     `workload_smoke` and `netpol_verify` checks. Every step says what it checked and changed; a second run on a
@@ -157,9 +182,17 @@ async def join_windows_node(request: JoinRequest) -> JoinSummary:
     logger = get_run_logger()
     blocks = await load_blocks(request)
     target = blocks.host.address
+    if started_from_a_deployment():
+        refusals = await policy_refusals(request.policy_block, host_block=request.host_block, address=target,
+                                         vm_id=request.vm_id, hostname=request.hostname)
+        if request.vm_id and not request.address:
+            refusals.append(f"VM {request.vm_id} arrived without an address, and the host block is a template: "
+                            "send vm.address (or configure the platform's address resolver)")
+        if refusals:
+            return rejected(target, refusals, {"host_block": request.host_block, "vm_id": request.vm_id or ""})
     report = RunReport("join", target, target)
     report.started({"plan": request.plan})
-    async with node_lock(f"{target}:{blocks.host.port}"):  # address:port names one WinRM endpoint, one host
+    async with join_slot(f"{target}:{blocks.host.port}"):  # address:port names one WinRM endpoint, one host
         try:
             node = await run_join_steps(blocks, request, report)
         except BaseException as exc:

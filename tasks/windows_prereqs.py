@@ -18,6 +18,7 @@ from prefect_windows_nodes.tasks._core.results import Check, StepRecorder, StepR
 from prefect_windows_nodes.tasks._core.retry import retry_on_transient
 from prefect_windows_nodes.tasks._host.facts import HostFacts, gather_host_facts
 from prefect_windows_nodes.tasks._host.prereqs import evaluate_prereqs
+from prefect_windows_nodes.tasks._host.reachability import HostNotReachable, session_when_ready
 from prefect_windows_nodes.tasks._kube.discovery import ClusterFacts, read_cluster_facts
 
 STEP = "windows_prereqs"
@@ -67,7 +68,8 @@ async def windows_prereqs(host: WindowsHost, cluster: KubernetesCluster, setting
                           cluster_facts: ClusterFacts | None = None, plan: bool = False) -> HostPrereqsResult:
     """Check that `host` can join `cluster` as a Calico VXLAN Windows node, and change nothing.
 
-    Checks: OS build, overlay hotfix, Containers feature, no pending reboot, a running container runtime, a
+    First waits (up to `settings.winrm_ready_timeout_s`) for the host's WinRM endpoint to answer: a VM that has
+    just booted may not listen yet. Checks: OS build, overlay hotfix, Containers feature, no pending reboot, a running container runtime, a
     hostname valid as a node name, free disk (`settings.min_free_disk_gb`), the API server reachable from the host;
     then what the install will need: every installer parameter known, the Windows kubelet not newer than the API
     server, an installer that works on this Kubernetes version, pre-staged files present, a credential to copy.
@@ -100,8 +102,21 @@ async def windows_prereqs(host: WindowsHost, cluster: KubernetesCluster, setting
     rec = StepRecorder(STEP, target=host.address, plan=plan)
     cf = cluster_facts or await read_cluster_facts(cluster, settings)
     api_host, api_port = cluster.server_endpoint()
-    async with host.open_session() as ps:
-        facts = await gather_host_facts(ps, api_host=api_host, api_port=api_port, paths=staged_paths(settings))
+    try:
+        async with session_when_ready(host, settings.winrm_ready_timeout_s) as (ps, waited_s):
+            facts = await gather_host_facts(ps, api_host=api_host, api_port=api_port,
+                                            paths=staged_paths(settings))
+    except HostNotReachable as exc:
+        rec.check("winrm-reachable", False,
+                  observed=f"no answer from {exc.target} for {exc.waited_s:.0f}s (last: {exc.last_error})",
+                  expected=f"the WinRM endpoint answers within {settings.winrm_ready_timeout_s:g}s",
+                  fix="Check that the VM is running, its WinRM listener is configured (HTTPS on 5986: "
+                      "winrm quickconfig -transport:https) and the firewall allows it; raise "
+                      "JoinSettings.winrm_ready_timeout_s for slow boots; then re-run the join.")
+        rec.raise_if_failed()
+    if waited_s >= 1:
+        logger.info("WinRM on %s answered after %.0fs", host.address, waited_s)
+        rec.fact("winrm_waited_s", f"{waited_s:.0f}")
     for key, value in facts.report().items():
         rec.fact(key, value)
     rec.checks.extend(evaluate_prereqs(facts, api_server_host=api_host, api_server_port=api_port,
