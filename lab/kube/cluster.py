@@ -21,6 +21,7 @@ from ..tls import LabCA
 from . import scenarios
 from .auth import Authenticator, Authorizer, bootstrap_policy
 from .controllers import start_controllers
+from .controllers.garbage import GarbageCollector
 from .defaults import Admission
 from .discovery import OpenAPI
 from .errors import AlreadyExists
@@ -73,6 +74,7 @@ class KubeLab:
         for rt in REVIEW_TYPES:
             self.registry.add(rt)
         self.store = Store(self.registry)
+        self.garbage_collector = GarbageCollector(self.store)
         self.admin_token = secrets.token_urlsafe(32)
         self.requests = RequestLog()
         self.exec_runtime = command_not_found

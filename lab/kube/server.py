@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import discovery, exec as kexec, patch as kpatch, protobuf, reviews, tables, watch as kwatch
+from . import deletion, discovery, exec as kexec, patch as kpatch, protobuf, reviews, tables, watch as kwatch
 from .auth import Attributes, UserInfo, impersonated, impersonation_requests
 from .defaults import RequestContext, current_request
 from .errors import (AlreadyExists, ApiError, BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, Unauthorized,
@@ -652,15 +652,10 @@ class ApiServer:
         return self._store_patched(request, rt, info, current, new, {})
 
     async def _delete(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.Response:
-        opts: Obj = {}
-        if request.can_read_body and (await request.read()).strip():
-            body = await self._body(request)  # JSON, or protobuf from typed clients (kubectl drain)
-            if not isinstance(body, dict):
-                raise BadRequest("the body of the request could not be decoded as DeleteOptions")
-            opts = body
-        propagation = request.query.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
-        if opts.get("orphanDependents") is True:
-            propagation = "Orphan"
+        opts = await self._delete_options(request)
+        policy = deletion.requested_policy(rt, request.query.get("propagationPolicy") or opts.get("propagationPolicy"),
+                                           opts.get("orphanDependents"))
+        grace = request.query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
         name = info.name or ""
         current = self.store.get(rt, info.namespace, name)
         pre = opts.get("preconditions") or {}
@@ -672,24 +667,38 @@ class ApiServer:
             raise Conflict.stale(rt.plural, name, rt.group)
         if self._dry_run(request):
             return self._object_response(request, rt, current)
-        obj = self.store.delete(rt, info.namespace, name, propagation=propagation)
-        still_there = self.store.try_get(rt, info.namespace, name) is not None
-        if still_there or not self.kube.admission.is_builtin(rt) or rt.key == ("", "pods"):
-            return self._object_response(request, rt, obj)
-        details: Obj = {"name": name, "kind": rt.plural, "uid": obj["metadata"].get("uid", "")}
-        if rt.group:
-            details["group"] = rt.group
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "details": details})
+        obj = self.store.delete(rt, info.namespace, name, propagation=policy,
+                                grace_period=int(grace) if grace is not None else None)
+        gone = self.store.try_get(rt, info.namespace, name) is None
+        answer = deletion.delete_answer(rt, obj, gone, custom=not self.kube.admission.is_builtin(rt))
+        # a cascading delete that could not finish at once answers 202 (only when orphanDependents=false was sent)
+        status = 202 if not gone and opts.get("orphanDependents") is False else 200
+        if answer is obj:
+            return self._object_response(request, rt, obj, status)
+        return json_response(answer, status)
+
+    async def _delete_options(self, request: web.Request) -> Obj:
+        if request.can_read_body and (await request.read()).strip():
+            body = await self._body(request)  # JSON, or protobuf from typed clients (kubectl drain)
+            if not isinstance(body, dict):
+                raise BadRequest("the body of the request could not be decoded as DeleteOptions")
+            return body
+        return {}
 
     async def _delete_collection(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.Response:
         predicate, _ = self._predicate(request, rt)
+        opts = await self._delete_options(request)
+        policy = deletion.requested_policy(rt, request.query.get("propagationPolicy") or opts.get("propagationPolicy"),
+                                           opts.get("orphanDependents"))
+        grace = request.query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
         items = self.store.list(rt, info.namespace, predicate)
         deleted = []
         if not self._dry_run(request):
             for o in items:
                 try:
-                    deleted.append(self.store.delete(rt, o["metadata"].get("namespace"), o["metadata"]["name"]))
+                    deleted.append(self.store.delete(rt, o["metadata"].get("namespace"), o["metadata"]["name"],
+                                                     propagation=policy,
+                                                     grace_period=int(grace) if grace is not None else None))
                 except NotFound:
                     pass
         else:

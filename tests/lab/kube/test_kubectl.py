@@ -267,7 +267,9 @@ async def test_cordon_drain_uncordon(kubectl, api, ns):
     await kclient.CoreV1Api(api).create_namespaced_pod(ns, {"metadata": {"name": "evictme", "labels": {
         "drain-test": ns}}, "spec": {"containers": [{"name": "c", "image": "busybox"}], "nodeName": "k8s-lw"}})
     try:
-        r = await kubectl("drain", "k8s-lw", "--pod-selector", f"drain-test={ns}", "--force", "--timeout=30s")
+        # no kubelet runs in the API-only lab to finish a graceful deletion: grace 0 deletes at once
+        r = await kubectl("drain", "k8s-lw", "--pod-selector", f"drain-test={ns}", "--force", "--grace-period=0",
+                          "--timeout=30s")
         assert r.code == 0, r.err  # typed-client DELETEs carry protobuf DeleteOptions
         node = await kclient.CoreV1Api(api).read_node("k8s-lw")
         assert node.spec.unschedulable is True
