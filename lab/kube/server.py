@@ -163,7 +163,7 @@ class ApiServer:
             user = self._authenticate(request)
             user_name = user.name
             info = parse_request(request.method, request.path, request.query)
-            self._authorize(user, info)
+            self._authorize(user, info, request.query)
             if info.verb == "watch" or info.subresource == "exec":
                 # long-lived: logged as soon as they are accepted
                 self._record(request, info, 200, user_name, conn)
@@ -229,10 +229,15 @@ class ApiServer:
                 raise self.kube.authz.forbidden(user, attrs)
         return impersonated(as_user, groups, uid, extra)
 
-    def _authorize(self, user: UserInfo, info: RequestInfo) -> None:
+    def _authorize(self, user: UserInfo, info: RequestInfo, query: Any) -> None:
         if info.resource_request:
+            name = info.name or ""
+            if not name and info.verb in ("list", "watch"):  # as RequestInfoFactory: a single-object list/watch
+                fields = parse_fields(query.get("fieldSelector"), info.group, info.resource) \
+                    if query.get("fieldSelector") else None
+                name = (fields.required("metadata.name") if fields else None) or ""
             attrs = Attributes(info.verb, info.group, info.resource, info.subresource or "", info.namespace or "",
-                               info.name or "")
+                               name)
         else:
             attrs = Attributes(info.verb, path=info.path, resource_request=False)
         if not self.kube.authz.allowed(user, attrs):

@@ -86,6 +86,7 @@ async def test_pod_terminates_gracefully_then_the_kubelet_deletes_it(lab):
         watch = await core.list_namespaced_pod_without_preload_content(
             "default", watch=True, resource_version=rv, field_selector="metadata.name=graceful", timeout_seconds=10)
 
+        kube.clock.scale = 0.5  # nginx takes 1 emulated s to exit on SIGTERM: time enough to see it Terminating
         answer = await core.delete_namespaced_pod("graceful", "default")
         assert isinstance(answer, kclient.V1Pod)
         assert answer.metadata.deletion_timestamp is not None
