@@ -892,13 +892,18 @@ class ApiServer:
             raise BadRequest(f'unable to upgrade connection: container not found ("{container}")')
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise BadRequest("Upgrade request required")
-        if kexec.negotiate(request) is None:
+        protocol = kexec.negotiate(request, self.kube.minor_version)
+        if protocol is None:
             raise BadRequest("unable to upgrade connection: no supported channel protocol offered "
-                             f"(supported: {', '.join(kexec.PROTOCOLS)})")
+                             f"(supported: {', '.join(kexec.protocols_for(self.kube.minor_version))})")
+        streams = dict(want_stdin=_flag(q.get("stdin")), want_stdout=_flag(q.get("stdout")) or "stdout" not in q,
+                       want_stderr=_flag(q.get("stderr")) or "stderr" not in q, tty=_flag(q.get("tty")))
+        stream = getattr(self.kube.exec_runtime, "stream", None)
+        if stream is not None:
+            return await kexec.serve_streaming(request, protocol, lambda io: stream(pod, container, argv, io), argv,
+                                               **streams)
 
         async def run(stdin: bytes | None) -> kexec.ExecResult:
             return await self.kube.run_exec(pod, container, argv, stdin)
 
-        return await kexec.serve(request, run, argv, want_stdin=_flag(q.get("stdin")),
-                                 want_stdout=_flag(q.get("stdout")) or "stdout" not in q,
-                                 want_stderr=_flag(q.get("stderr")) or "stderr" not in q, tty=_flag(q.get("tty")))
+        return await kexec.serve(request, run, argv, protocol=protocol, **streams)
