@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import deletion, discovery, exec as kexec, patch as kpatch, protobuf, reviews, tables, watch as kwatch
+from . import deletion, discovery, eviction, exec as kexec, patch as kpatch, protobuf, reviews, tables, watch as kwatch
 from .auth import Attributes, UserInfo, impersonated, impersonation_requests
 from .defaults import RequestContext, current_request
 from .errors import (AlreadyExists, ApiError, BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, Unauthorized,
@@ -258,6 +258,15 @@ class ApiServer:
             raise _not_found_path()
         if info.subresource == "exec":
             return await self._exec(request, rt, info)
+        if info.subresource == "eviction":
+            if request.method != "POST":
+                raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            body = await self._body(request)
+            if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
+                raise BadRequest("the body of the request must be an Eviction")
+            if (body.get("metadata") or {}).get("name") not in (None, info.name):
+                raise BadRequest("name in URL does not match name in Eviction object")
+            return json_response(eviction.evict(self.store, info.namespace or "default", info.name or "", body), 201)
         if info.subresource == "log":
             return await self._log(request, rt, info)
         if info.subresource == "token":

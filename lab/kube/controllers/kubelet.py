@@ -167,6 +167,7 @@ class Kubelet:
         self._retry: dict[tuple[str, str], tuple[float, float]] = {}  # pod key → (due loop time, backoff s)
         self._resync_task: asyncio.Task | None = None
         self._terminating: set[str] = set()             # pod uids whose containers are being stopped
+        self._completing: set[str] = set()              # pod uids whose commands run to completion
 
     # --- knobs -----------------------------------------------------------------------------------------------------
     def set_pull_seconds(self, image: str, seconds: float, node: str | None = None) -> None:
@@ -342,6 +343,9 @@ class Kubelet:
         # 4. run
         self._run(pod, node, new, engine)
         self._write(pod, new)
+        if (pod["spec"].get("restartPolicy") or "Always") != "Always" and uid not in self._completing:
+            self._completing.add(uid)
+            self.ctx.runner.spawn(self._run_to_completion(key, uid))
 
     def _image_ready(self, pod: dict, node: dict, runtime: Any, c: dict) -> tuple[str, str | None] | None:
         """None when the container's image is ready for this pod, else the waiting (reason, message)."""
@@ -558,6 +562,50 @@ class Kubelet:
             p["status"] = status
         self.ctx.store.mutate(self.ctx.rt("", "pods"), meta(pod)["namespace"], meta(pod)["name"], put,
                               subresource="status")
+
+    # --- pods that run to completion ----------------------------------------------------------------------------
+    async def _run_to_completion(self, key: tuple[str, str], uid: str) -> None:
+        """A pod with restartPolicy Never/OnFailure (a Job's): each container's command runs in the emulated shell
+        (its output becomes the container's log); once all have exited the pod is Succeeded, or Failed when one
+        exited non-zero. A container without a command runs its image's entrypoint: busybox/alpine's `sh` exits at
+        once, a server image runs until it is deleted."""
+        pods = self.ctx.rt("", "pods")
+        try:
+            pod = self.ctx.store.try_get(pods, *key)
+            if pod is None or meta(pod)["uid"] != uid:
+                return
+            codes: dict[str, int] = {}
+            for c in pod["spec"].get("containers") or []:
+                argv = list(c.get("command") or []) + list(c.get("args") or [])
+                if not argv:
+                    if images.short_name(c.get("image") or "") not in ("busybox", "alpine"):
+                        return  # a long-running entrypoint: the pod stays Running
+                    argv = ["sh"]
+                result = await self.ctx.kube.exec_runtime(pod, c["name"], argv, b"")
+                net = getattr(getattr(self.ctx.kube, "controllers", None), "network", None)
+                if net is not None:
+                    text = (result.stdout + result.stderr).decode(errors="replace")
+                    net.access_log.setdefault((uid, c["name"]), []).extend(text.splitlines())
+                codes[c["name"]] = result.exit_code
+            pod = self.ctx.store.try_get(pods, *key)
+            if pod is None or meta(pod)["uid"] != uid or meta(pod).get("deletionTimestamp"):
+                return
+            status = copy.deepcopy(pod.get("status") or {})
+            now = now_iso()
+            for cs in status.get("containerStatuses") or []:
+                code = codes.get(cs["name"], 0)
+                started = ((cs.get("state") or {}).get("running") or {}).get("startedAt", now)
+                cs.update(ready=False, started=False, state={"terminated": {
+                    "exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
+                    "finishedAt": now, "containerID": cs.get("containerID", "")}})
+            failed = any(codes.values())
+            status["phase"] = "Failed" if failed else "Succeeded"
+            for c in status.get("conditions") or []:
+                if c.get("type") in ("Ready", "ContainersReady"):
+                    c.update(status="False", reason="PodCompleted", lastTransitionTime=now)
+            self._write(pod, status)
+        finally:
+            self._completing.discard(uid)
 
     # --- graceful termination ----------------------------------------------------------------------------------
     def _kill(self, key: tuple[str, str]) -> None:
