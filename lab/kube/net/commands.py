@@ -8,7 +8,6 @@ Network tools live in `http_tools.py` (curl, wget, nc, ping), `dns_tools.py` (ns
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 

@@ -12,23 +12,9 @@ import pytest
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
-from .conftest import api_client, deployment_obj, service_obj, settle
+from .conftest import api_client, deployment_obj, service_obj, settle, until
 
-DEADLINE = 30
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-
-
-async def _until(check, what: str, deadline: float = DEADLINE):
-    async def loop():
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.05)
-    try:
-        return await asyncio.wait_for(loop(), deadline)
-    except asyncio.TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 async def _kubectl(kube, tmp_path, *args: str) -> tuple[int, str, str]:
@@ -100,7 +86,7 @@ async def test_kubectl_create_job_runs_to_completion(lab, tmp_path):
             job = await batch.read_namespaced_job("hello", "default")
             return job if any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or []) \
                 else None
-        job = await _until(complete, "job hello to complete")
+        job = await until(complete, "job hello to complete")
         assert job.status.succeeded == 1 and not job.status.active and job.status.completion_time
         pods = (await kclient.CoreV1Api(api).list_namespaced_pod("default", label_selector="job-name=hello")).items
         assert [p.status.phase for p in pods] == ["Succeeded"]
@@ -115,7 +101,7 @@ async def test_kubectl_create_job_runs_to_completion(lab, tmp_path):
         async def failed():
             j = await batch.read_namespaced_job("doomed", "default")
             return j if any(c.type == "Failed" for c in j.status.conditions or []) else None
-        j = await _until(failed, "job doomed to fail")
+        j = await until(failed, "job doomed to fail")
         assert j.status.failed == 2 and j.status.conditions[0].reason == "BackoffLimitExceeded"
 
 
@@ -130,7 +116,7 @@ async def test_statefulset_ordinal_pods(lab):
         async def ready():
             s = await apps.read_namespaced_stateful_set("db", "default")
             return s if s.status.ready_replicas == 3 else None
-        await _until(ready, "three ready replicas")
+        await until(ready, "three ready replicas")
         pods = sorted((await core.list_namespaced_pod("default", label_selector="run=db")).items,
                       key=lambda p: p.metadata.name)
         assert [p.metadata.name for p in pods] == ["db-0", "db-1", "db-2"]
@@ -143,7 +129,7 @@ async def test_statefulset_ordinal_pods(lab):
         async def scaled():
             names = {p.metadata.name for p in (await core.list_namespaced_pod("default", label_selector="run=db")).items}
             return names == {"db-0"}
-        await _until(scaled, "scale down to db-0")
+        await until(scaled, "scale down to db-0")
 
 
 async def test_endpointslices_beside_endpoints(lab):
@@ -168,4 +154,4 @@ async def test_endpointslices_beside_endpoints(lab):
         async def gone():
             return not (await disc.list_namespaced_endpoint_slice(
                 "default", label_selector="kubernetes.io/service-name=web")).items
-        await _until(gone, "the slice to follow its service")
+        await until(gone, "the slice to follow its service")

@@ -12,23 +12,8 @@ import pytest
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
 
-from .conftest import api_client, deployment_obj, pod_obj, settle
+from .conftest import api_client, deployment_obj, pod_obj, settle, until
 
-DEADLINE = 20
-
-
-async def _until(check, what: str, deadline: float = DEADLINE):
-    """Poll `check()` (a coroutine function) until it returns something truthy, failing after `deadline` s."""
-    async def loop():
-        while True:
-            got = await check()
-            if got:
-                return got
-            await asyncio.sleep(0.02)
-    try:
-        return await asyncio.wait_for(loop(), deadline)
-    except asyncio.TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 async def _gone(read) -> bool:
@@ -41,7 +26,7 @@ async def _gone(read) -> bool:
 
 async def _running_pod(core, name: str, **spec) -> None:
     await core.create_namespaced_pod("default", pod_obj(name, "nginx:1.21", **spec))
-    await _until(lambda: _phase(core, name, "Running"), f"pod {name} Running")
+    await until(lambda: _phase(core, name, "Running"), f"pod {name} Running")
 
 
 async def _phase(core, name: str, phase: str) -> bool:
@@ -139,7 +124,7 @@ async def test_finalizers_hold_a_deleted_object_until_removed(lab):
         async def stopped():
             p = await core.read_namespaced_pod("fin", "default")
             return p.metadata.deletion_grace_period_seconds == 0 and p
-        pod = await _until(stopped, "the kubelet to finish the pod")
+        pod = await until(stopped, "the kubelet to finish the pod")
         assert all(cs.state.terminated is not None for cs in pod.status.container_statuses)
         await core.patch_namespaced_pod("fin", "default", {"metadata": {"finalizers": None}})
         assert await _gone(lambda: core.read_namespaced_pod("fin", "default"))
@@ -157,15 +142,15 @@ async def test_propagation_policies(lab):
         await settle(kube)
 
         await apps.delete_namespaced_deployment("orph", "default", propagation_policy="Orphan")
-        assert await _until(lambda: _gone(lambda: apps.read_namespaced_deployment("orph", "default")), "orphan")
+        assert await until(lambda: _gone(lambda: apps.read_namespaced_deployment("orph", "default")), "orphan")
         rs = await _replica_sets(apps, "orph")
         assert len(rs) == 1 and not rs[0].metadata.owner_references  # orphaned, still there
         assert len((await core.list_namespaced_pod("default", label_selector="run=orph")).items) == 2
 
         answer = await apps.delete_namespaced_deployment("fore", "default", propagation_policy="Foreground")
         assert answer["metadata"]["finalizers"] == ["foregroundDeletion"]
-        assert (await apps.read_namespaced_deployment("fore", "default")).metadata.deletion_timestamp
-        assert await _until(lambda: _gone(lambda: apps.read_namespaced_deployment("fore", "default")), "fore")
+        assert answer["metadata"]["deletionTimestamp"]  # kept until its dependents are gone
+        assert await until(lambda: _gone(lambda: apps.read_namespaced_deployment("fore", "default")), "fore")
         assert await _replica_sets(apps, "fore") == []
         assert (await core.list_namespaced_pod("default", label_selector="run=fore")).items == []
 
@@ -176,7 +161,7 @@ async def test_propagation_policies(lab):
         async def collected():
             return await _replica_sets(apps, "back") == [] and \
                 (await core.list_namespaced_pod("default", label_selector="run=back")).items == []
-        assert await _until(collected, "background collection")
+        assert await until(collected, "background collection")
 
         with pytest.raises(ApiException) as err:
             await apps.delete_namespaced_deployment("orph", "default", propagation_policy="Sideways")
@@ -191,18 +176,18 @@ async def test_namespace_waits_for_its_pods(lab):
         # `sleep` as PID 1 ignores SIGTERM: the pod takes its whole grace period (300 emulated s) to go
         await core.create_namespaced_pod("doomed", pod_obj("p", "busybox:1.35", command=["sleep", "3600"],
                                                            terminationGracePeriodSeconds=300))
-        await _until(lambda: core.read_namespaced_pod("p", "doomed"), "pod p")
+        await until(lambda: core.read_namespaced_pod("p", "doomed"), "pod p")
 
         async def running():
             return (await core.read_namespaced_pod("p", "doomed")).status.phase == "Running"
-        await _until(running, "pod p Running")
+        await until(running, "pod p Running")
         await core.delete_namespace("doomed")
         ns = await core.read_namespace("doomed")
         assert ns.status.phase == "Terminating"
-        pod = await _until(lambda: _terminating(core), "the namespace controller to delete the pod")
+        pod = await until(lambda: _terminating(core), "the namespace controller to delete the pod")
         assert pod.metadata.deletion_grace_period_seconds == 300
         assert (await core.read_namespace("doomed")).status.phase == "Terminating"  # waiting for the pod
-        assert await _until(lambda: _gone(lambda: core.read_namespace("doomed")), "namespace gone")
+        assert await until(lambda: _gone(lambda: core.read_namespace("doomed")), "namespace gone")
 
 
 async def _terminating(core):
