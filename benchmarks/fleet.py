@@ -30,7 +30,7 @@ from . import counters
 from .stats import CpuMeter, summary
 
 #: The join steps, in the order `flows.join.run_join_steps` runs them.
-STEPS = ("calico_reconfigure", "windows_prereqs", "install_calico_windows", "install_kube_services",
+STEPS = ("windows_prereqs", "calico_reconfigure", "install_calico_windows", "install_kube_services",
          "wait_node_ready")
 
 
@@ -64,7 +64,6 @@ class TaskJoiner:
 
     async def __call__(self, name: str, host: Any) -> HostRun:
         run = HostRun(name)
-        api = urlsplit(self.cluster.server_url())
         started = time.perf_counter()
 
         async def step(label: str, coro: Awaitable[Any]) -> Any:
@@ -77,12 +76,12 @@ class TaskJoiner:
             return result
 
         try:
+            pre = await step("windows_prereqs", windows_prereqs.fn(host, self.cluster, self.settings))
             await step("calico_reconfigure", calico_reconfigure.fn(self.cluster, self.ssh))
-            pre = await step("windows_prereqs", windows_prereqs.fn(host, api.hostname or "", api.port or 443))
-            await step("install_calico_windows", install_calico_windows.fn(host, self.cluster, self.settings, pre))
-            await step("install_kube_services", install_kube_services.fn(host))
-            await step("wait_node_ready", wait_node_ready.fn(self.cluster, pre.facts.get("node_name") or name,
-                                                             timeout_s=self.settings.node_ready_timeout_s,
+            await step("install_calico_windows", install_calico_windows.fn(host, self.cluster, self.settings,
+                                                                           host_facts=pre.host))
+            await step("install_kube_services", install_kube_services.fn(host, self.settings))
+            await step("wait_node_ready", wait_node_ready.fn(self.cluster, pre.host.node_name, self.settings,
                                                              host=host))
         except Exception as exc:  # a benchmark reports a failed host and goes on with the others
             run.error = _describe_error(exc)

@@ -63,7 +63,7 @@ async def run_mode(mode: str, *, hosts: int, concurrency: int, time_scale: float
     PREFECT_API_URL at a server). Raises LabStartError when the lab cannot start."""
     from prefect.logging import disable_run_logger
 
-    from prefect_windows_nodes.blocks.settings import JoinSettings
+    from prefect_windows_nodes.blocks import JoinSettings
     from lab.blocks import cluster_block, save_lab_blocks, ssh_block, windows_host_block
     from lab.world import Lab
 

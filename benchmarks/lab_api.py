@@ -131,7 +131,7 @@ async def measure(objects: int = 500, concurrency: int = 8, lists: int = 50, wat
     """Start a KubeLab and measure it; the report (see the module docstring)."""
     from kubernetes.aio import client as kclient
 
-    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.blocks import KubernetesCluster
     from lab.clock import LabClock
     from lab.kube.cluster import KubeLab
     from lab.tls import LabCA

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
 
 import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from kubernetes.aio import client as kclient
 
 IN_CLUSTER_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+IN_CLUSTER_CA = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
 
 
 class KubeconfigError(ValueError):
@@ -112,6 +118,48 @@ class KubernetesCluster(Block):
         if not server:
             raise KubeconfigError("the selected kubeconfig cluster has no server: URL")
         return str(server).rstrip("/")
+
+    def server_endpoint(self) -> tuple[str, int]:
+        """(host, port) of the API server, as a Windows host must reach it (port defaulting by scheme)."""
+        parts = urlsplit(self.server_url())
+        return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+    def ca_pem(self) -> bytes | None:
+        """The API server's CA certificate(s) as PEM, or None when the kubeconfig relies on system trust."""
+        if self.in_cluster:
+            return IN_CLUSTER_CA.read_bytes() if IN_CLUSTER_CA.is_file() else None
+        cluster, _, _ = self._selected()
+        if cluster.get("certificate-authority-data"):
+            return _b64(cluster["certificate-authority-data"], "certificate-authority-data").encode()
+        if cluster.get("certificate-authority"):
+            return Path(cluster["certificate-authority"]).expanduser().read_bytes()
+        return None
+
+    def flattened_kubeconfig(self) -> bytes:
+        """The selected context as a self-contained single-context kubeconfig (file references inlined), for
+        copying to a host that has none of this runner's files. Deterministic: the same block, the same bytes.
+
+        Raises KubeconfigError for in-cluster credentials (there is no kubeconfig to copy)."""
+        if self.in_cluster:
+            raise KubeconfigError("in_cluster credentials cannot be copied to a host; use least privilege")
+        cluster, user, name = self._selected()
+        cluster, user = dict(cluster), dict(user)
+        assert self.kubeconfig is not None
+        ctx = _named(_parse(self.kubeconfig.get_secret_value()), "contexts", name, "context")
+        for section, key in ((cluster, "certificate-authority"), (user, "client-certificate"), (user, "client-key")):
+            if section.get(key) and not section.get(f"{key}-data"):
+                data = Path(section.pop(key)).expanduser().read_bytes()
+                section[f"{key}-data"] = base64.b64encode(data).decode()
+        if user.get("tokenFile") and not user.get("token"):
+            user["token"] = Path(user.pop("tokenFile")).expanduser().read_text().strip()
+        doc = {
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": ctx.get("cluster"), "cluster": cluster}],
+            "users": [{"name": ctx.get("user"), "user": user}],
+            "contexts": [{"name": name, "context": {k: v for k, v in ctx.items() if k in ("cluster", "user")}}],
+            "current-context": name,
+        }
+        return yaml.safe_dump(doc, sort_keys=False, width=1 << 20).encode()
 
     # --- the client -----------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -235,3 +283,44 @@ async def _exec_credential(exec_config: dict[str, Any]) -> tuple[str | None, str
 
     status = await ExecProvider(ConfigNode("exec", exec_config)).run()
     return status.get("token"), status.get("clientCertificateData"), status.get("clientKeyData")
+
+
+@dataclass(frozen=True)
+class KubeconfigIdentity:
+    """Who a kubeconfig authenticates as, as far as the file itself tells (no secret values)."""
+
+    server: str
+    kind: str                      # "certificate" | "token" | "none"
+    common_name: str = ""
+    organizations: tuple[str, ...] = ()
+    not_after: dt.datetime | None = None
+
+    def valid_for(self, at_least: dt.timedelta) -> bool:
+        """True for a certificate that stays valid at least that long (tokens: unknown → False)."""
+        return self.not_after is not None and self.not_after - dt.datetime.now(dt.timezone.utc) >= at_least
+
+
+def kubeconfig_identity(text: str | bytes) -> KubeconfigIdentity:
+    """Who a kubeconfig (e.g. one read back from a host) authenticates as: its current context's server,
+    credential kind, and certificate subject and expiry. Never raises: an unusable file is kind "none"."""
+    raw = text.decode(errors="replace") if isinstance(text, bytes) else text
+    try:
+        cfg = _parse(raw)
+        ctx = _named(cfg, "contexts", cfg.get("current-context"), "context")
+        cluster = _named(cfg, "clusters", ctx.get("cluster"), "cluster")
+        user = _named(cfg, "users", ctx.get("user"), "user")
+    except (KubeconfigError, AttributeError):
+        return KubeconfigIdentity(server="", kind="none")
+    server = str(cluster.get("server") or "")
+    if user.get("client-certificate-data"):
+        try:
+            cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+        except ValueError:
+            return KubeconfigIdentity(server=server, kind="none")
+        cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        orgs = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+        return KubeconfigIdentity(server=server, kind="certificate", common_name=str(cn[0]) if cn else "",
+                                  organizations=orgs, not_after=cert.not_valid_after_utc)
+    if user.get("token") or user.get("tokenFile"):
+        return KubeconfigIdentity(server=server, kind="token")
+    return KubeconfigIdentity(server=server, kind="none")

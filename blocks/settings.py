@@ -1,6 +1,6 @@
 """`JoinSettings`: the non-secret knobs of a Windows node join (Calico version and source, overrides, timeouts).
 
-Every override is optional: left empty, the join discovers the value from the cluster (calico-windows.md §7).
+Every override is optional: left empty, the join discovers the value from the cluster.
 Validation messages name the field and say how to fix the value.
 """
 
@@ -31,8 +31,11 @@ def _version(field: str, value: str | None, example: str) -> str | None:
 
 class JoinSettings(Block):
     """Non-secret settings for joining a Windows node: Calico version and install source, optional overrides of
-    values the join otherwise discovers from the cluster (service CIDR, DNS IPs, Kubernetes version), the VXLAN
-    adapter, credential mode and timeouts.
+    values the join otherwise discovers from the cluster (service CIDR, DNS IPs, Kubernetes version), credential
+    mode, timeouts and the free-disk minimum.
+
+    There is no VXLAN adapter setting: Calico for Windows' installer has no parameter for it and picks the adapter
+    of the node IP; a multi-NIC host sets `VXLAN_ADAPTER` in `C:\\CalicoWindows\\config.ps1` itself.
 
     Example:
         Load saved settings and use them in the join flow:
@@ -82,11 +85,6 @@ class JoinSettings(Block):
         description="Kubernetes version of the Windows node binaries, without a leading v (e.g. 1.22.6); empty "
                     "means the control plane's version.",
     )
-    vxlan_adapter: str | None = Field(
-        default=None,
-        description="Name of the Windows network adapter for VXLAN traffic (e.g. Ethernet 2); empty lets Calico "
-                    "pick the adapter of the node IP.",
-    )
     least_privilege: bool = Field(
         default=False,
         description="Give the host short-lived, scoped credentials (installer token, kubelet and kube-proxy "
@@ -99,6 +97,14 @@ class JoinSettings(Block):
     node_ready_timeout_s: float = Field(
         default=600.0, gt=0,
         description="Seconds to wait for the Node to become Ready after kubelet starts.",
+    )
+    service_start_timeout_s: float = Field(
+        default=120.0, gt=0,
+        description="Seconds to wait for kubelet and kube-proxy to report Running after they are started.",
+    )
+    min_free_disk_gb: float = Field(
+        default=20.0, ge=0,
+        description="Free space the system drive needs before the join (Windows container images are large).",
     )
 
     @field_validator("calico_version")
@@ -168,7 +174,7 @@ class JoinSettings(Block):
                              "file (install_source 'prestaged')")
         return v.strip().rstrip("/")
 
-    @field_validator("vxlan_adapter", "release_file")
+    @field_validator("release_file")
     @classmethod
     def _check_text(cls, v: str | None, info: Any) -> str | None:
         if v is None or not v.strip():

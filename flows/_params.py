@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from prefect_windows_nodes.tasks._verify.manifests import is_node_name
+from prefect_windows_nodes.tasks import is_node_name
 
 _BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"

@@ -7,8 +7,7 @@ from typing import Any, Iterable
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.events import emit_event
 
-from prefect_windows_nodes.tasks._core.results import StepFailed, StepResult
-from prefect_windows_nodes.tasks._verify.report import artifact_key
+from prefect_windows_nodes.tasks import StepFailed, StepResult, artifact_key
 
 _MARK = {"changed": "changed", "unchanged": "unchanged", "planned": "would change", "failed": "FAILED",
          "skipped": "skipped"}

@@ -12,19 +12,12 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefect_windows_nodes.blocks import ControlPlaneSSH, JoinSettings, KubernetesCluster, WindowsHost
-from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
-from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows
-from prefect_windows_nodes.tasks.install_kube_services import install_kube_services
-from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
-from prefect_windows_nodes.tasks.netpol_verify import netpol_verify
-from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready
-from prefect_windows_nodes.tasks._core.results import StepResult
-from prefect_windows_nodes.tasks.workload_smoke import workload_smoke
-from prefect_windows_nodes.tasks.windows_prereqs import api_server_endpoint, windows_prereqs
-
 from prefect_windows_nodes.flows._locks import cluster_lock, node_lock
 from prefect_windows_nodes.flows._params import block_name, host_address
 from prefect_windows_nodes.flows._report import RunReport
+from prefect_windows_nodes.tasks import (SmokeImages, StepResult, calico_reconfigure, discover_cluster_facts,
+                                         install_calico_windows, install_kube_services, netpol_verify,
+                                         wait_node_ready, windows_prereqs, workload_smoke)
 
 
 class JoinRequest(BaseModel):
@@ -100,28 +93,31 @@ def _planned_after(step: str, target: str, because: str, change: str) -> StepRes
 async def run_join_steps(blocks: LoadedBlocks, request: JoinRequest, report: RunReport) -> str | None:
     """Run the join steps in order, keeping each result in `report`; return the node name once known.
 
+    The cluster is discovered once and its facts handed to every step. `windows_prereqs` runs first: everything
+    that can be checked before the first change (the host, and what the install will need from the cluster) is
+    checked before `calico_reconfigure` changes the cluster, so a join that will be refused changes nothing.
     Raises StepFailed from the first step that fails (its result is kept first).
     """
     plan = request.plan
     host, cluster, settings = blocks.host, blocks.cluster, blocks.settings
     step = report.step
 
+    facts = await discover_cluster_facts(cluster, settings)
+    prereqs = await step(windows_prereqs(host, cluster, settings, cluster_facts=facts, plan=plan))
+    node = prereqs.host.node_name
+    report.subject = node
     async with cluster_lock(cluster.server_url()):
-        await step(calico_reconfigure(cluster, blocks.ssh, plan=plan))
-    api_host, api_port = api_server_endpoint(cluster.server_url())
-    prereqs = await step(windows_prereqs(host, api_host, api_port, plan=plan))
-    node = prereqs.facts.get("node_name") or None
-    if node:
-        report.subject = node
-    calico = await step(install_calico_windows(host, cluster, settings, prereqs, plan=plan))
+        await step(calico_reconfigure(cluster, blocks.ssh, cluster_facts=facts, plan=plan))
+    calico = await step(install_calico_windows(host, cluster, settings, cluster_facts=facts, host_facts=prereqs.host,
+                                               plan=plan))
     if plan and calico.changes:  # the services and the node depend on an install that plan mode does not do
         report.steps.append(_planned_after("install_kube_services", host.address, "install_calico_windows",
                                            "install and start kubelet and kube-proxy"))
-        report.steps.append(_planned_after("wait_node_ready", node or host.address, "install_calico_windows",
+        report.steps.append(_planned_after("wait_node_ready", node, "install_calico_windows",
                                            f"wait for Node {node} to become Ready"))
     else:
-        await step(install_kube_services(host, plan=plan))
-        await step(wait_node_ready(cluster, node, timeout_s=settings.node_ready_timeout_s, host=host, plan=plan))
+        await step(install_kube_services(host, settings, plan=plan))
+        await step(wait_node_ready(cluster, node, settings, host=host, plan=plan))
     if request.smoke:
         await step(workload_smoke(cluster, node, images=request.smoke_images, plan=plan))
     if request.netpol:
@@ -139,8 +135,9 @@ def _outcome(plan: bool, results: list[StepResult]) -> str:
 async def join_windows_node(request: JoinRequest) -> JoinSummary:
     """Join a Windows Server host to the cluster as a Calico VXLAN node, idempotently, with a report.
 
-    Takes the node's lock (one join per host at a time), then runs `calico_reconfigure`, `windows_prereqs`,
-    `install_calico_windows`, `install_kube_services` and `wait_node_ready`, then (each switchable) the
+    Takes the node's lock (one join per host at a time), discovers the cluster once, then runs `windows_prereqs`
+    (everything checkable before a change), `calico_reconfigure`, `install_calico_windows`,
+    `install_kube_services` and `wait_node_ready`, then (each switchable) the
     `workload_smoke` and `netpol_verify` checks. Every step says what it checked and changed; a second run on a
     joined node changes nothing on the node or in the cluster (the checks create and remove a namespace of their
     own). With `plan=True` every step reports what it would change and nothing is changed. Writes a markdown

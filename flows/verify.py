@@ -9,14 +9,9 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefect_windows_nodes.blocks import KubernetesCluster
-from prefect_windows_nodes.tasks._verify.manifests import SmokeImages
-from prefect_windows_nodes.tasks.netpol_verify import netpol_verify
-from prefect_windows_nodes.tasks._core.results import StepResult
-from prefect_windows_nodes.tasks.workload_smoke import workload_smoke
-from prefect_windows_nodes.tasks._verify.workload_wait import SmokeDeadlines
-
 from prefect_windows_nodes.flows._params import block_name, node_name
 from prefect_windows_nodes.flows._report import RunReport
+from prefect_windows_nodes.tasks import SmokeDeadlines, SmokeImages, StepResult, netpol_verify, workload_smoke
 
 
 class VerifyRequest(BaseModel):

@@ -1,27 +1,22 @@
 """`calico_reconfigure`: make the cluster's Calico ready for Windows nodes (VXLAN, no IPIP, strict affinity).
 
-The rules live in `tasks/calico_plan.py` (pure); the datastore access in `tasks/calico_store.py`. This module reads
-the cluster, plans, checks, and applies the edits with optimistic concurrency.
+The rules live in `tasks/_calico/plan.py` (pure); the datastore access in `tasks/_calico/store.py`; reading,
+planning and applying with optimistic concurrency in `tasks/_calico/reconcile.py`. This module picks the store.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
-from prefect_windows_nodes.blocks.ssh import ControlPlaneSSH
-
-from prefect_windows_nodes.tasks._calico.plan import ObjectEdit, felix_edit, installation_edit, ipam_edit, plan_calico, pool_edit
-from prefect_windows_nodes.tasks._calico.store import CalicoctlStore, Conflict, KubeCalicoStore
-from prefect_windows_nodes.tasks._kube.discovery import ClusterFacts, discover_cluster
-from prefect_windows_nodes.tasks._core.results import StepFailed, StepRecorder, StepResult
+from prefect_windows_nodes.blocks import ControlPlaneSSH, KubernetesCluster
+from prefect_windows_nodes.tasks._calico.reconcile import reconcile, record_facts
+from prefect_windows_nodes.tasks._calico.store import CalicoctlStore, KubeCalicoStore
+from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
 from prefect_windows_nodes.tasks._core.retry import retry_on_transient
+from prefect_windows_nodes.tasks._kube.discovery import ClusterFacts, discover_cluster
 
 STEP = "calico_reconfigure"
-MAX_CONFLICT_RETRIES = 5
 
 
 # NO_CACHE: a reconcile step must really run every time (and its inputs hold secrets not worth hashing).
@@ -31,16 +26,14 @@ async def calico_reconfigure(
     cluster: KubernetesCluster,
     ssh: ControlPlaneSSH | None = None,
     *,
+    cluster_facts: ClusterFacts | None = None,
     plan: bool = False,
-    datastore: Literal["kubernetes", "etcdv3"] | None = None,
-    calico_api_group: str | None = None,
-    operator_managed: bool | None = None,
 ) -> StepResult:
     """Configure Calico for Windows nodes, or (with `plan=True`) report what would change and change nothing.
 
-    Discovers the datastore, Calico API group (v3 only when projectcalico.org is served and crd.projectcalico.org
-    is not) and whether the Tigera operator manages Calico; `datastore`, `calico_api_group` and `operator_managed`
-    override what was discovered. Then:
+    Uses the cluster's datastore, Calico API group (v3 only when projectcalico.org is served and
+    crd.projectcalico.org is not) and whether the Tigera operator manages Calico, from `cluster_facts` (the join's
+    discovery) or discovered here. Then:
 
     - every enabled IPv4 IPPool gets `ipipMode: Never` and `vxlanMode: Always`. A pool in `vxlanMode: CrossSubnet`
       is refused (StepFailed naming the pool and the fix) and nothing at all is changed: Windows cannot do
@@ -63,6 +56,7 @@ async def calico_reconfigure(
     Args:
         cluster: the cluster to configure.
         ssh: control-plane SSH access; required for an etcd datastore (calicoctl runs there).
+        cluster_facts: the cluster's facts as the join discovered them; discovered here when omitted.
         plan: only report the changes (status "planned"), change nothing.
 
     Returns:
@@ -81,109 +75,28 @@ async def calico_reconfigure(
     logger = get_run_logger()
     rec = StepRecorder(STEP, target=cluster.server_url(), plan=plan)
     async with cluster.get_client() as api:
-        facts = (await discover_cluster(api)).with_overrides(
-            datastore=datastore, calico_api_group=calico_api_group, operator_managed=operator_managed)
+        facts = cluster_facts or await discover_cluster(api)
         kube_store = KubeCalicoStore(api, facts.calico_api_group)
         if facts.datastore == "etcdv3":
             if ssh is None:
-                _record_facts(rec, facts, via="calicoctl-ssh")
+                record_facts(rec, facts, via="calicoctl-ssh")
                 rec.check("control-plane-ssh", ok=False, observed="no ControlPlaneSSH block given",
                           expected="SSH access to a control-plane host with calicoctl",
                           fix="the cluster's Calico uses an etcd datastore, which only calicoctl can change: pass "
                               "a ControlPlaneSSH block (ssh=ControlPlaneSSH.load(...))")
                 rec.raise_if_failed()
             async with ssh.connect() as conn:
-                await _reconcile(rec, facts, CalicoctlStore(ssh, conn), kube_store, plan)
+                await reconcile(rec, facts, CalicoctlStore(ssh, conn), kube_store, plan)
         else:
             if facts.calico_api_group is None:
-                _record_facts(rec, facts, via="kubernetes-api")
+                record_facts(rec, facts, via="kubernetes-api")
                 rec.check("calico-api", ok=False, observed="neither crd.projectcalico.org nor projectcalico.org "
                           "is served", expected="Calico installed with the Kubernetes datastore",
                           fix="install Calico first, or pass datastore='etcdv3' with a ControlPlaneSSH block")
                 rec.raise_if_failed()
-            await _reconcile(rec, facts, kube_store, kube_store, plan)
+            await reconcile(rec, facts, kube_store, kube_store, plan)
     result = rec.result()
     logger.info("%s", result.summary())
     for line in result.changes:
         logger.info("%s %s", "would change" if plan else "changed", line)
     return result
-
-
-def _record_facts(rec: StepRecorder, facts: ClusterFacts, via: str) -> None:
-    rec.fact("datastore", facts.datastore)
-    rec.fact("calico_api_group", facts.calico_api_group or "")
-    rec.fact("operator_managed", str(facts.operator_managed).lower())
-    rec.fact("calico_version", facts.calico_version)
-    rec.fact("calico_node_daemonset", facts.calico_node_daemonset)
-    rec.fact("via", via)
-
-
-async def _reconcile(rec: StepRecorder, facts: ClusterFacts, store: Any, kube_store: KubeCalicoStore,
-                     plan: bool) -> None:
-    """Read, plan, check, and (unless planning) apply."""
-    _record_facts(rec, facts, via=store.via)
-    pools = await store.read_pools()
-    felix = await store.read("FelixConfiguration", "default")
-    ipam = await store.read(store.ipam_kind, "default")
-    installation = await kube_store.read("Installation", "default") if facts.operator_managed else None
-    if not facts.calico_version:
-        rec.fact("calico_version", await store.calico_version())
-    if facts.operator_managed and installation is not None:
-        rec.fact("via", f"{store.via}+installation")
-
-    calico_plan = plan_calico(pools=pools, felix=felix, ipam=ipam, installation=installation,
-                              calico_node_env=facts.calico_node_env,
-                              calico_node_daemonset=facts.calico_node_daemonset, ipam_kind=store.ipam_kind)
-    rec.checks.extend(calico_plan.checks)
-    for key, value in calico_plan.facts.items():
-        rec.fact(key, value)
-    if plan:  # the diff is reported even when a check fails; nothing is written either way
-        for line in calico_plan.changes:
-            rec.change(line)
-    rec.raise_if_failed()
-    if plan:
-        return
-    for edit in calico_plan.edits:
-        target = kube_store if edit.kind == "Installation" else store
-        applied = await _apply(rec, target, edit)
-        for line in applied.changes if applied else []:
-            rec.change(line)
-
-
-async def _apply(rec: StepRecorder, store: Any, edit: ObjectEdit) -> ObjectEdit | None:
-    """Write one edit; on a conflict read the object again and re-plan it (None: nothing left to do)."""
-    for _ in range(MAX_CONFLICT_RETRIES):
-        try:
-            await store.write(edit)
-            return edit
-        except Conflict:
-            current = await store.read(edit.kind, edit.name)
-            replanned = _replan(rec, edit.kind, current)
-            if replanned is None:
-                return None
-            edit = replanned
-    raise RuntimeError(f"{edit.kind} {edit.name} kept changing while being updated "
-                       f"({MAX_CONFLICT_RETRIES} conflicts); re-run the step")
-
-
-def _replan(rec: StepRecorder, kind: str, current: dict | None) -> ObjectEdit | None:
-    if kind == "IPPool":
-        if current is None:
-            return None  # deleted meanwhile
-        edit, check = pool_edit(current)
-        if check is not None and not check.ok:
-            rec.checks.append(check)
-            raise StepFailed(rec.result("failed"))
-        return edit
-    if kind == "Installation":
-        if current is None:
-            return None
-        edit, checks = installation_edit(current)
-        if any(not c.ok for c in checks):
-            rec.checks.extend(checks)
-            raise StepFailed(rec.result("failed"))
-        return edit
-    if kind == "FelixConfiguration":
-        return felix_edit(current)
-    return ipam_edit(current, kind)
-

@@ -10,11 +10,11 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from prefect_windows_nodes.blocks.windows import WindowsHost
-
-from prefect_windows_nodes.tasks._host.node_state import CALICO_ROOT, read_calico_state, record_log_tail, wait_for_state
+from prefect_windows_nodes.blocks import JoinSettings, WindowsHost
 from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
 from prefect_windows_nodes.tasks._core.retry import retry_on_transient
+from prefect_windows_nodes.tasks._host.node_state import (CALICO_ROOT, read_calico_state, record_log_tail,
+                                                          wait_for_state)
 
 INSTALL_KUBE_SERVICES = f"{CALICO_ROOT}\\kubernetes\\install-kube-services.ps1"
 SERVICES = ("kubelet", "kube-proxy")
@@ -23,14 +23,14 @@ SERVICES = ("kubelet", "kube-proxy")
 # NO_CACHE: every run must really look at the host and cluster (and the inputs hold secrets).
 @task(name="install_kube_services", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient,
       cache_policy=NO_CACHE)
-async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_timeout_s: float = 120.0
-                                ) -> StepResult:
+async def install_kube_services(host: WindowsHost, settings: JoinSettings | None = None, *,
+                                plan: bool = False) -> StepResult:
     """Install (if missing) and start the kubelet and kube-proxy services on `host`.
 
     Args:
         host: the Windows host, with Calico for Windows installed (`install_calico_windows`).
+        settings: JoinSettings; `service_start_timeout_s` bounds the wait for both services to report Running.
         plan: report what would change and change nothing.
-        start_timeout_s: how long to wait for both services to report Running after Start-Service.
 
     Returns:
         StepResult "changed", "unchanged" (both already Running) or "planned".
@@ -44,15 +44,16 @@ async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_
 
     Example:
         ```python
-        from prefect_windows_nodes.blocks.windows import WindowsHost
-        from prefect_windows_nodes.tasks.install_kube_services import install_kube_services
+        from prefect_windows_nodes.blocks import WindowsHost
+        from prefect_windows_nodes.tasks import install_kube_services
 
         result = await install_kube_services(WindowsHost.load("BLOCK_NAME"))
         ```
     """
+    settings = settings or JoinSettings()
     rec = StepRecorder("install_kube_services", target=host.address, plan=plan)
     async with host.open_session() as ps:
-        state = await read_calico_state(ps)
+        state = await read_calico_state(ps, with_version=False)
         for svc in SERVICES:
             rec.fact(f"{svc}_before", state.status(svc))
         if state.running(*SERVICES):
@@ -81,7 +82,7 @@ async def install_kube_services(host: WindowsHost, *, plan: bool = False, start_
         if plan:
             return rec.result()
 
-        reached, final = await wait_for_state(ps, lambda s: s.running(*SERVICES), timeout_s=start_timeout_s)
+        reached, final = await wait_for_state(ps, lambda s: s.running(*SERVICES), timeout_s=settings.service_start_timeout_s)
         observed = final.describe_services(*SERVICES) if final else "unknown"
         rec.check("kube-services", reached, observed=observed, expected="both Running",
                   fix="See the kubelet/kube-proxy logs in this report (c:\\k\\*.log); fix and re-run.")

@@ -11,7 +11,7 @@ from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks import KubernetesCluster
 
 from prefect_windows_nodes.tasks._verify import manifests as m
 from prefect_windows_nodes.tasks._kube.objects import create_objects

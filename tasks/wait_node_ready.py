@@ -2,79 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kubernetes.aio import client as kclient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
-from prefect_windows_nodes.blocks.windows import WindowsHost
-
-from prefect_windows_nodes.tasks._kube.watch import watch_until
-from prefect_windows_nodes.tasks._host.node_state import read_log_tail
+from prefect_windows_nodes.blocks import JoinSettings, KubernetesCluster, WindowsHost
 from prefect_windows_nodes.tasks._core.results import StepRecorder, StepResult
 from prefect_windows_nodes.tasks._core.retry import retry_on_transient
-
-
-def node_ready(node: dict[str, Any] | None) -> bool:
-    """True when the Node's `Ready` condition is `True`."""
-    for cond in ((node or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
-
-
-def describe_conditions(node: dict[str, Any] | None) -> str:
-    """`Ready=False (KubeletNotReady: cni plugin not initialized); MemoryPressure=False` or "node not registered"."""
-    if not node:
-        return "node not registered"
-    parts = []
-    for c in (node.get("status") or {}).get("conditions") or []:
-        text = f"{c.get('type')}={c.get('status')}"
-        if c.get("type") == "Ready" and c.get("status") != "True" and (c.get("reason") or c.get("message")):
-            text += f" ({c.get('reason', '')}: {c.get('message', '')})"
-        parts.append(text)
-    return "; ".join(parts) or "no conditions reported"
-
-
-def node_facts(node: dict[str, Any]) -> dict[str, str]:
-    """Key facts of a Node for the report (what `kubectl get nodes -o wide` shows)."""
-    status = node.get("status") or {}
-    info = status.get("nodeInfo") or {}
-    internal = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), "")
-    return {
-        "kubelet_version": str(info.get("kubeletVersion") or ""),
-        "os_image": str(info.get("osImage") or ""),
-        "kernel_version": str(info.get("kernelVersion") or ""),
-        "container_runtime": str(info.get("containerRuntimeVersion") or ""),
-        "internal_ip": str(internal or ""),
-        "windows_build": str(((node.get("metadata") or {}).get("labels") or {}).get(
-            "node.kubernetes.io/windows-build", "")),
-    }
-
-
-async def recent_events(api: kclient.ApiClient, node_name: str, limit: int = 15) -> list[str]:
-    """The node's most recent events (`type reason: message`), newest last."""
-    core = kclient.CoreV1Api(api)
-    events = await core.list_event_for_all_namespaces(
-        field_selector=f"involvedObject.kind=Node,involvedObject.name={node_name}")
-    items = sorted(events.items or [], key=lambda e: str(e.last_timestamp or e.event_time or
-                                                            e.metadata.creation_timestamp or ""))
-    return [f"{e.type} {e.reason}: {e.message}" for e in items[-limit:]]
+from prefect_windows_nodes.tasks._host.node_state import read_log_tail
+from prefect_windows_nodes.tasks._kube.nodes import describe_conditions, node_facts, node_ready, recent_events
+from prefect_windows_nodes.tasks._kube.watch import watch_until
 
 
 # NO_CACHE: every run must really look at the host and cluster (and the inputs hold secrets).
 @task(name="wait_node_ready", retries=3, retry_delay_seconds=[2, 5, 10], retry_condition_fn=retry_on_transient,
       cache_policy=NO_CACHE)
-async def wait_node_ready(cluster: KubernetesCluster, node_name: str, *, timeout_s: float = 600.0,
+async def wait_node_ready(cluster: KubernetesCluster, node_name: str, settings: JoinSettings | None = None, *,
                           host: WindowsHost | None = None, plan: bool = False) -> StepResult:
     """Watch Node `node_name` (the lowercased hostname) until its Ready condition is True.
 
     Args:
         cluster: the cluster.
         node_name: the node to wait for.
-        timeout_s: the deadline.
+        settings: JoinSettings; `node_ready_timeout_s` is the deadline.
         host: the Windows host; when given, a timeout report includes its kubelet and Calico log tails.
         plan: only report whether the node is Ready now (no waiting).
 
@@ -88,11 +38,12 @@ async def wait_node_ready(cluster: KubernetesCluster, node_name: str, *, timeout
     Example:
         ```python
         from prefect_windows_nodes.blocks import KubernetesCluster
-        from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready
+        from prefect_windows_nodes.tasks import wait_node_ready
 
-        result = await wait_node_ready(KubernetesCluster.load("BLOCK_NAME"), "k8s-ww", timeout_s=600)
+        result = await wait_node_ready(KubernetesCluster.load("BLOCK_NAME"), "k8s-ww")
         ```
     """
+    timeout_s = (settings or JoinSettings()).node_ready_timeout_s
     rec = StepRecorder("wait_node_ready", target=node_name, plan=plan)
     rec.fact("node_name", node_name)
     async with cluster.get_client() as api:

@@ -23,7 +23,7 @@ class CommandRecord:
     name: str                     # cmdlet name / path, or the script text when is_script
     parameters: dict[str, Any]    # named parameters exactly as received (names as sent)
     is_script: bool
-    script_name: str | None = None    # shipped script file name (e.g. "Get-WindowsNodeFacts.ps1") or script kind
+    script_name: str | None = None    # for a script file run by path: its kind (e.g. "calico-installer")
     args: list[Any] = field(default_factory=list)
     changed: bool = False
     changes: list[str] = field(default_factory=list)

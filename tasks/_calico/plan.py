@@ -1,7 +1,9 @@
 """What Calico must look like for Windows nodes, as pure functions from observed objects to checks and edits.
 
-No I/O here: `tasks/calico.py` reads the objects (Kubernetes API or calicoctl), asks these functions what to change,
-and applies the edits. Rules (calico-windows.md §3, §4, §6):
+No I/O here: `tasks/_calico/reconcile.py` reads the objects (Kubernetes API or calicoctl), asks these functions what to change,
+and applies the edits. Rules (Calico's Windows requirements,
+https://docs.tigera.io/calico/3.26/getting-started/kubernetes/windows-calico/requirements, and its IPPool and
+FelixConfiguration references):
 
 - every enabled IPv4 IPPool: `ipipMode: Never`, `vxlanMode: Always`. A pool with `vxlanMode: CrossSubnet` is
   refused (Windows has no VXLAN cross-subnet mode, and switching it to Always changes how every Linux node

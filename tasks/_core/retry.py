@@ -14,9 +14,7 @@ import asyncssh
 from kubernetes.aio.client.exceptions import ApiException as AioApiException
 from kubernetes.client.exceptions import ApiException
 
-from prefect_windows_nodes.blocks.kubernetes import KubeconfigError
-from prefect_windows_nodes.blocks.windows import WinRMAuthError
-
+from prefect_windows_nodes.blocks import KubeconfigError, WinRMAuthError
 from prefect_windows_nodes.tasks._core.results import StepFailed
 
 TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
@@ -46,7 +44,8 @@ def is_transient(exc: BaseException) -> bool:
 async def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect `retry_condition_fn` for async tasks: retry only when the failure is transient.
 
-    Async on purpose: for an async task `state.result()` returns a coroutine and never raises (prefect.md).
+    Async on purpose: for an async task `state.result()` returns a coroutine and never raises,
+    so a synchronous condition would never see the failure.
     """
     try:
         outcome = await state.aresult(raise_on_failure=False)

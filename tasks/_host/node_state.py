@@ -1,56 +1,36 @@
-"""Read-only views of a Windows node's Calico/Kubernetes state, from the shipped `Get-CalicoNodeState.ps1` and
-`Get-NodeLogTail.ps1` (one round trip each), plus waiting for that state with a deadline after a WinRM drop."""
+"""Read-only views of a Windows node's Calico and Kubernetes state, from structured cmdlets in one round trip
+(interpreted in Python), plus waiting for that state with a deadline after a WinRM drop, and log tails."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from prefect_windows_nodes.blocks.windows import PowerShellSession, WinRMTransientError
-
+from prefect_windows_nodes.blocks import Command, PowerShellSession, WinRMTransientError
+from prefect_windows_nodes.tasks._host.calico_config import parse_config
 from prefect_windows_nodes.tasks._core.results import StepRecorder
+from prefect_windows_nodes.tasks._host.facts import version_in
+from prefect_windows_nodes.tasks._host.statements import run_named
 
 CALICO_ROOT = "C:\\CalicoWindows"
+CALICO_REGISTRY_KEY = "HKLM:\\Software\\Tigera\\Calico"
+NODE_KUBECONFIG = "c:\\k\\config"
+#: The services whose state the join reads (absent ones are simply missing from the answer).
+NODE_SERVICES = ("CalicoNode", "CalicoFelix", "CalicoConfd", "CalicoUpgrade", "kubelet", "kube-proxy")
+_QUIET = {"ErrorAction": "SilentlyContinue"}
 
 
 @dataclass
 class CalicoNodeState:
-    """What `Get-CalicoNodeState` reports, with helpers. Services absent on the host are absent here."""
+    """What the host says about its Calico and kube services. Services absent on the host are absent here."""
 
     services: dict[str, dict[str, Any]] = field(default_factory=dict)   # by lowercased name
     config: dict[str, str] = field(default_factory=dict)
     installed_version: str = ""
     stored_last_boot: str = ""
-    current_last_boot: str = ""
-    hns_networks: list[dict[str, Any]] = field(default_factory=list)
-    calico_endpoint: bool = False
-    kubeconfig_present: bool = False
-
-    @classmethod
-    def from_output(cls, out: list[Any]) -> "CalicoNodeState":
-        """Parse the script's single output object (plain dict after PSRP conversion)."""
-        obj = next((o for o in out if isinstance(o, dict)), None)
-        if obj is None:
-            raise RuntimeError(f"Get-CalicoNodeState returned no object (got {len(out)} output item(s))")
-        services = obj.get("Services") or []
-        if isinstance(services, dict):  # a single service may come back unwrapped
-            services = [services]
-        config = obj.get("Config") or {}
-        networks = obj.get("HnsNetworks") or []
-        if isinstance(networks, dict):
-            networks = [networks]
-        return cls(
-            services={str(s.get("Name", "")).lower(): s for s in services if isinstance(s, dict)},
-            config={str(k): "" if v is None else str(v) for k, v in config.items()} if isinstance(config, dict)
-            else {},
-            installed_version=str(obj.get("InstalledVersion") or "").lstrip("v"),
-            stored_last_boot=str(obj.get("StoredLastBootTime") or ""),
-            current_last_boot=str(obj.get("CurrentLastBootTime") or ""),
-            hns_networks=[n for n in networks if isinstance(n, dict)],
-            calico_endpoint=bool(obj.get("CalicoEndpointExists")),
-            kubeconfig_present=bool(obj.get("KubeconfigPresent")),
-        )
+    current_last_boot: tuple[str, ...] = ()
+    node_kubeconfig_present: bool = False
 
     def status(self, name: str) -> str:
         """The service's status ("Running", "Stopped", ...) or "absent"."""
@@ -63,8 +43,10 @@ class CalicoNodeState:
 
     @property
     def initialised(self) -> bool:
-        """CalicoNode finished its first run after this boot (it writes LastBootTime when done)."""
-        return bool(self.current_last_boot) and self.stored_last_boot == self.current_last_boot
+        """CalicoNode finished its first run after this boot: the boot time it stored in the registry equals the
+        current one, in either form Calico's releases store (`ToString("G")` in the host's culture, or WMI's
+        DMTF string) — the comparison Calico's own `Wait-ForCalicoInit` makes."""
+        return bool(self.stored_last_boot) and self.stored_last_boot in self.current_last_boot
 
     @property
     def calico_running(self) -> bool:
@@ -75,17 +57,99 @@ class CalicoNodeState:
         """`CalicoNode Running, CalicoFelix Stopped` for a report."""
         return ", ".join(f"{n} {self.status(n)}" for n in names)
 
+    def describe_boot(self) -> str:
+        """`StoredLastBootTime X, CurrentLastBootTime Y` as Calico's installer prints it."""
+        current = self.current_last_boot[0] if self.current_last_boot else "(unknown)"
+        return f"StoredLastBootTime {self.stored_last_boot or '(none)'}, CurrentLastBootTime {current}"
 
-async def read_calico_state(ps: PowerShellSession) -> CalicoNodeState:
-    """One `Get-CalicoNodeState` round trip."""
-    return CalicoNodeState.from_output(await ps.run_script("Get-CalicoNodeState", CalicoRoot=CALICO_ROOT))
+
+def state_statements(root: str = CALICO_ROOT) -> dict[str, Any]:
+    """The named statements of one node-state round trip (read by `interpret_state`)."""
+    return {
+        "services": Command("Get-Service", {"Name": list(NODE_SERVICES), **_QUIET}),
+        "hostname": Command("hostname"),
+        "containerd": Command("Get-CimInstance", {"ClassName": "Win32_Service", "Filter": "Name='containerd'"}),
+        "config": Command("Get-Content", {"LiteralPath": f"{root}\\config.ps1", "Raw": True, **_QUIET}),
+        "stored_boot": Command("Get-ItemProperty", {"LiteralPath": CALICO_REGISTRY_KEY, "Name": "LastBootTime",
+                                                    **_QUIET}),
+        # Calico stores the boot time as LastBootUpTime.ToString("G") (host culture; Get-Date -Format G is the
+        # same formatting) or, in older releases, as WMI's DMTF string: read both.
+        "boot_g": [Command("Get-CimInstance", {"ClassName": "Win32_OperatingSystem"}),
+                   Command("Select-Object", {"ExpandProperty": "LastBootUpTime"}),
+                   Command("Get-Date", {"Format": "G"})],
+        "boot_dmtf": [Command("Get-WmiObject", {"Class": "Win32_OperatingSystem"}),
+                      Command("Select-Object", {"ExpandProperty": "LastBootUpTime"})],
+        "node_exe": Command("Test-Path", {"LiteralPath": f"{root}\\calico-node.exe", "PathType": "Leaf"}),
+        "node_kubeconfig": Command("Test-Path", {"LiteralPath": NODE_KUBECONFIG, "PathType": "Leaf"}),
+    }
+
+
+def interpret_state(out: Mapping[str, list[Any]], root: str = CALICO_ROOT) -> CalicoNodeState:
+    """CalicoNodeState from the outputs of `state_statements` (pure: no I/O; installed_version left empty)."""
+    services = {str(s.get("Name", "")).lower(): {"Name": s.get("Name"), "Status": str(s.get("Status") or ""),
+                                                  "StartType": str(s.get("StartType") or "")}
+                for s in out.get("services") or [] if isinstance(s, dict)}
+    containerd = next((s for s in out.get("containerd") or [] if isinstance(s, dict)), {})
+    text = next((str(t) for t in out.get("config") or [] if t is not None), "")
+    hostname = str(next(iter(out.get("hostname") or []), "") or "")
+    config = parse_config(text, root=root, hostname=hostname,
+                          containerd_running=str(containerd.get("State") or "") == "Running") if text else {}
+    stored = next((o for o in out.get("stored_boot") or [] if isinstance(o, dict)), {}).get("LastBootTime")
+    current = tuple(str(v) for key in ("boot_g", "boot_dmtf") for v in out.get(key) or [] if v)
+    return CalicoNodeState(services=services, config=config, stored_last_boot=str(stored or ""),
+                           current_last_boot=current,
+                           node_kubeconfig_present=_first(out.get("node_kubeconfig")) is True)
+
+
+def _first(items: list[Any] | None) -> Any:
+    return items[0] if items else None
+
+
+async def read_calico_state(ps: PowerShellSession, *, with_version: bool = True,
+                            root: str = CALICO_ROOT) -> CalicoNodeState:
+    """One round trip for the node's state; with `with_version`, a second one asks the installed
+    `calico-node.exe -v` for its version (only when it exists)."""
+    out = await run_named(ps, state_statements(root))
+    state = interpret_state(out, root)
+    if with_version and _first(out.get("node_exe")) is True:
+        state.installed_version = version_in(await ps.run(f"{root}\\calico-node.exe", "-v"))
+    return state
+
+
+#: Where each component logs, newest first wins: nssm writes a service's stdout and stderr to separate files.
+def log_candidates(root: str = CALICO_ROOT) -> dict[str, list[str]]:
+    """Component → the log files it may write (the most recently written one is read)."""
+    logs = f"{root}\\logs"
+    return {
+        "Kubelet": [f"{logs}\\kubelet.err.log", f"{logs}\\kubelet.log", "c:\\k\\kubelet.err.log",
+                    "c:\\k\\kubelet.out.log", "c:\\k\\kubelet.log"],
+        "KubeProxy": [f"{logs}\\kube-proxy.err.log", f"{logs}\\kube-proxy.log", "c:\\k\\kube-proxy.err.log",
+                      "c:\\k\\kube-proxy.out.log", "c:\\k\\kube-proxy.log"],
+        "CalicoNode": [f"{logs}\\calico-node.err.log", f"{logs}\\calico-node.log"],
+        "CalicoFelix": [f"{logs}\\calico-felix.err.log", f"{logs}\\calico-felix.log"],
+    }
 
 
 async def read_log_tail(ps: PowerShellSession, lines: int = 30) -> dict[str, str]:
-    """The last `lines` of the kubelet, kube-proxy, CalicoNode and CalicoFelix logs ("" when absent)."""
-    out = await ps.run_script("Get-NodeLogTail", Lines=int(lines), CalicoRoot=CALICO_ROOT)
-    obj = next((o for o in out if isinstance(o, dict)), {}) or {}
-    return {k: str(obj.get(k) or "") for k in ("Kubelet", "KubeProxy", "CalicoNode", "CalicoFelix")}
+    """The last `lines` of the kubelet, kube-proxy, CalicoNode and CalicoFelix logs ("" when absent): one round
+    trip lists the candidate files, a second reads the newest one of each component."""
+    candidates = log_candidates()
+    every = [p for paths in candidates.values() for p in paths]
+    found = await ps.run_statements([Command("Get-Item", {"LiteralPath": every, **_QUIET})])
+    modified = {str(f.get("FullName", "")).lower(): str(f.get("LastWriteTimeUtc") or f.get("LastWriteTime") or "")
+                for f in found[0] if isinstance(f, dict)}
+    newest: dict[str, str] = {}
+    for component, paths in candidates.items():
+        present = [p for p in paths if p.lower() in modified]
+        if present:
+            newest[component] = max(present, key=lambda p: modified[p.lower()])
+    tails: dict[str, str] = {c: "" for c in candidates}
+    if newest:
+        outputs = await ps.run_statements([Command("Get-Content", {"LiteralPath": p, "Tail": int(lines)})
+                                           for p in newest.values()])
+        for component, out in zip(newest, outputs):
+            tails[component] = "\n".join(str(line) for line in out)
+    return tails
 
 
 async def record_log_tail(ps: PowerShellSession, rec: StepRecorder, lines: int = 30) -> None:

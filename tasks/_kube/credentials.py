@@ -21,8 +21,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import secrets
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -72,97 +70,6 @@ def build_kubeconfig(server: str, *, user: str, ca_pem: bytes | None = None, tok
         "current-context": context,
     }
     return yaml.safe_dump(doc, sort_keys=False, width=1 << 20)
-
-
-def _section(doc: dict[str, Any], kind: str, name: Any) -> dict[str, Any]:
-    for item in doc.get(kind) or []:
-        if isinstance(item, dict) and item.get("name") == name:
-            return dict(item.get(kind[:-1]) or {})
-    raise CredentialError(f"kubeconfig has no {kind[:-1]} named {name!r}")
-
-
-def _inline(section: dict[str, Any], key: str) -> None:
-    """Replace a file reference (`client-key: /path`) by its data (`client-key-data`): the host has no such file."""
-    if section.get(key) and not section.get(f"{key}-data"):
-        section[f"{key}-data"] = base64.b64encode(Path(section.pop(key)).expanduser().read_bytes()).decode()
-
-
-def flatten_kubeconfig(text: str, context: str | None = None) -> str:
-    """The selected context of a kubeconfig as a self-contained single-context kubeconfig (file references
-    inlined), for copying to a host. Deterministic. Raises CredentialError on an unusable kubeconfig."""
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        raise CredentialError("the admin kubeconfig is not valid YAML") from None
-    name = context or doc.get("current-context")
-    ctx = _section(doc, "contexts", name)
-    cluster = _section(doc, "clusters", ctx.get("cluster"))
-    user = _section(doc, "users", ctx.get("user"))
-    _inline(cluster, "certificate-authority")
-    _inline(user, "client-certificate")
-    _inline(user, "client-key")
-    if user.get("tokenFile") and not user.get("token"):
-        user["token"] = Path(user.pop("tokenFile")).expanduser().read_text().strip()
-    out = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": ctx.get("cluster"), "cluster": cluster}],
-        "users": [{"name": ctx.get("user"), "user": user}],
-        "contexts": [{"name": name, "context": {k: v for k, v in ctx.items() if k in ("cluster", "user")}}],
-        "current-context": name,
-    }
-    return yaml.safe_dump(out, sort_keys=False, width=1 << 20)
-
-
-def cluster_ca_pem(text: str, context: str | None = None) -> bytes | None:
-    """The API server CA (PEM) of the selected context, or None when the kubeconfig relies on system trust."""
-    doc = yaml.safe_load(text) or {}
-    ctx = _section(doc, "contexts", context or doc.get("current-context"))
-    cluster = _section(doc, "clusters", ctx.get("cluster"))
-    if cluster.get("certificate-authority-data"):
-        return base64.b64decode(cluster["certificate-authority-data"])
-    if cluster.get("certificate-authority"):
-        return Path(cluster["certificate-authority"]).expanduser().read_bytes()
-    return None
-
-
-@dataclass(frozen=True)
-class KubeconfigIdentity:
-    """Who a kubeconfig authenticates as, as far as the file itself tells (no secret values)."""
-
-    server: str
-    kind: str                      # "certificate" | "token" | "none"
-    common_name: str = ""
-    organizations: tuple[str, ...] = ()
-    not_after: dt.datetime | None = None
-
-    def valid_for(self, at_least: dt.timedelta) -> bool:
-        """True for a certificate that stays valid at least that long (tokens: unknown → False)."""
-        return self.not_after is not None and self.not_after - dt.datetime.now(dt.timezone.utc) >= at_least
-
-
-def kubeconfig_identity(text: str | bytes) -> KubeconfigIdentity:
-    """Parse a kubeconfig's current context: server, credential kind, certificate subject and expiry."""
-    raw = text.decode() if isinstance(text, bytes) else text
-    try:
-        doc = yaml.safe_load(raw) or {}
-        ctx = _section(doc, "contexts", doc.get("current-context"))
-        cluster = _section(doc, "clusters", ctx.get("cluster"))
-        user = _section(doc, "users", ctx.get("user"))
-    except (yaml.YAMLError, CredentialError, AttributeError):
-        return KubeconfigIdentity(server="", kind="none")
-    server = str(cluster.get("server") or "")
-    if user.get("client-certificate-data"):
-        try:
-            cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
-        except ValueError:
-            return KubeconfigIdentity(server=server, kind="none")
-        cn = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-        orgs = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
-        return KubeconfigIdentity(server=server, kind="certificate", common_name=str(cn[0]) if cn else "",
-                                  organizations=orgs, not_after=cert.not_valid_after_utc)
-    if user.get("token") or user.get("tokenFile"):
-        return KubeconfigIdentity(server=server, kind="token")
-    return KubeconfigIdentity(server=server, kind="none")
 
 
 # --------------------------------------------------------------------------------------- CSR-issued certs

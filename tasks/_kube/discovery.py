@@ -1,8 +1,13 @@
-"""Cluster facts the join needs, discovered from the Kubernetes API (calico-windows.md §4 and §7).
+"""Cluster facts the join needs, discovered from the Kubernetes API: discover, don't ask.
 
 `discover_cluster(api)` reads only (GET); it never changes the cluster. Each fact records where it came from, so a
-report can say "service CIDR 10.96.0.0/12 (kubeadm-config)". Overrides from `JoinSettings` are applied by the
-caller with `ClusterFacts.with_overrides(...)`.
+report can say "service CIDR 10.96.0.0/12 (kubeadm-config)". `discover_cluster_facts` (a Prefect task) discovers
+once per join and applies the `JoinSettings` overrides; the flow hands the result to every step.
+
+Where each value lives: service CIDR in kubeadm's ClusterConfiguration (ConfigMap kube-system/kubeadm-config) or
+the kube-apiserver's `--service-cluster-ip-range`; cluster DNS is the ClusterIP of Service kube-system/kube-dns;
+the version is `/version`; Calico's API group follows Calico's own rule (v3 CRDs only when projectcalico.org is
+served and crd.projectcalico.org is not: https://docs.tigera.io/calico/latest/reference/resources/overview).
 """
 
 from __future__ import annotations
@@ -14,7 +19,12 @@ from typing import Any, Literal
 import yaml
 from kubernetes.aio import client as kclient
 from kubernetes.aio.client.exceptions import ApiException
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
+
+from prefect_windows_nodes.blocks import JoinSettings, KubernetesCluster
+from prefect_windows_nodes.tasks._core.retry import retry_on_transient
 
 CALICO_CRD_GROUP = "crd.projectcalico.org"
 CALICO_V3_GROUP = "projectcalico.org"
@@ -29,7 +39,11 @@ class ClusterFacts(BaseModel):
     """What the join needs to know about the cluster, each value with its source in `sources`."""
 
     api_server: str = Field(description="API server URL from the kubeconfig (server:).")
-    kubernetes_version: str | None = Field(default=None, description="Control-plane version without the v.")
+    control_plane_version: str | None = Field(default=None, description="The API server's version (/version), "
+                                                                        "without the v; never overridden.")
+    kubernetes_version: str | None = Field(default=None, description="Version of the Windows node binaries, "
+                                                                     "without the v: the control plane's unless "
+                                                                     "JoinSettings overrides it.")
     service_cidr: str | None = Field(default=None, description="Service CIDR, e.g. 10.96.0.0/12.")
     dns_server_ips: list[str] = Field(default_factory=list, description="ClusterIP(s) of kube-system/kube-dns.")
     calico_version: str | None = Field(default=None, description="Calico version from ClusterInformation, no v.")
@@ -63,6 +77,7 @@ class ClusterFacts(BaseModel):
         """Flat text facts for a StepResult."""
         return {
             "api_server": self.api_server,
+            "control_plane_version": self.control_plane_version or "",
             "kubernetes_version": self.kubernetes_version or "",
             "service_cidr": self.service_cidr or "",
             "dns_server_ips": ",".join(self.dns_server_ips),
@@ -194,7 +209,7 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
 
     version = await kclient.VersionApi(api).get_code()
     kube_version = strip_version(version.git_version)
-    sources["kubernetes_version"] = "/version"
+    sources["control_plane_version"] = sources["kubernetes_version"] = "/version"
 
     # Service CIDR: kubeadm-config, else the kube-apiserver static pod's flag.
     service_cidr = None
@@ -226,6 +241,14 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
     group = choose_calico_group(groups)
     sources["calico_api_group"] = "API discovery (/apis)"
 
+    configmaps: dict[tuple[str, str], dict[str, str] | None] = {}   # each ConfigMap read once
+
+    async def configmap(name: str, ns: str) -> dict[str, str] | None:
+        if (ns, name) not in configmaps:
+            cm = await _absent_on_404(core.read_namespaced_config_map(name, ns))
+            configmaps[(ns, name)] = None if cm is None else dict(cm.data or {})
+        return configmaps[(ns, name)]
+
     # calico-node DaemonSet and its env (DATASTORE_TYPE, FELIX_* overrides).
     ds_name, env, image_version = None, {}, None
     for ns, name in CALICO_NODE_DAEMONSETS:
@@ -233,25 +256,21 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
         if ds is None:
             continue
         ds_dict = to_dict(ds)
-        maps: dict[str, dict[str, str]] = {}
-        for ref in configmap_refs(ds_dict):
-            ref_cm = await _absent_on_404(core.read_namespaced_config_map(ref, ns))
-            if ref_cm is not None:
-                maps[ref] = dict(ref_cm.data or {})
+        maps = {ref: data for ref in configmap_refs(ds_dict) if (data := await configmap(ref, ns)) is not None}
         ds_name, env = f"{ns}/{name}", container_env(ds_dict, configmaps=maps)
         image_version = calico_version_from_images(ds_dict)
         break
 
     # Datastore: calico-config ConfigMap, else calico-node's DATASTORE_TYPE, else "no Calico CRDs → etcd".
     datastore = None
-    calico_cm = await _absent_on_404(core.read_namespaced_config_map("calico-config", "kube-system"))
-    if calico_cm is not None and (calico_cm.data or {}).get("datastore_type"):
-        datastore = calico_cm.data["datastore_type"]
+    calico_cm = await configmap("calico-config", "kube-system") or {}
+    if calico_cm.get("datastore_type"):
+        datastore = calico_cm["datastore_type"]
         sources["datastore"] = "ConfigMap kube-system/calico-config datastore_type"
     elif env.get("DATASTORE_TYPE"):
         datastore = env["DATASTORE_TYPE"]
         sources["datastore"] = f"DaemonSet {ds_name} env DATASTORE_TYPE"
-    elif env.get("ETCD_ENDPOINTS") or (calico_cm is not None and (calico_cm.data or {}).get("etcd_endpoints")):
+    elif env.get("ETCD_ENDPOINTS") or calico_cm.get("etcd_endpoints"):
         datastore = "etcdv3"  # calico-etcd.yaml: etcd endpoints configured, no DATASTORE_TYPE (defaults to etcdv3)
         sources["datastore"] = "etcd endpoints configured for calico-node"
     else:
@@ -282,6 +301,7 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
 
     return ClusterFacts(
         api_server=api.configuration.host.rstrip("/"),
+        control_plane_version=kube_version,
         kubernetes_version=kube_version,
         service_cidr=service_cidr,
         dns_server_ips=dns,
@@ -293,3 +313,35 @@ async def discover_cluster(api: kclient.ApiClient) -> ClusterFacts:
         calico_node_env=env,
         sources=sources,
     )
+
+
+async def read_cluster_facts(cluster: KubernetesCluster, settings: JoinSettings | None = None) -> ClusterFacts:
+    """Discover the cluster through `cluster`'s client and apply `settings`' overrides (read-only)."""
+    async with cluster.get_client() as api:
+        facts = await discover_cluster(api)
+    return facts.with_settings(settings) if settings is not None else facts
+
+
+# NO_CACHE: discovery must really look at the cluster every run (and its inputs hold secrets).
+@task(name="discover_cluster", retries=3, retry_delay_seconds=[1, 2, 4], retry_condition_fn=retry_on_transient,
+      cache_policy=NO_CACHE)
+async def discover_cluster_facts(cluster: KubernetesCluster, settings: JoinSettings | None = None) -> ClusterFacts:
+    """Discover the cluster's facts once for a join (GET requests only) and apply the JoinSettings overrides.
+
+    Args:
+        cluster: the cluster to read.
+        settings: overrides (service CIDR, DNS IPs, Kubernetes and Calico versions) applied over what is found.
+
+    Returns:
+        ClusterFacts: versions, service CIDR, DNS IPs, Calico datastore, API group and management, each with
+        its source.
+
+    Example:
+        ```python
+        from prefect_windows_nodes.blocks import JoinSettings, KubernetesCluster
+        from prefect_windows_nodes.tasks import discover_cluster_facts
+
+        facts = await discover_cluster_facts(KubernetesCluster.load("BLOCK_NAME"), JoinSettings.load("BLOCK_NAME"))
+        ```
+    """
+    return await read_cluster_facts(cluster, settings)

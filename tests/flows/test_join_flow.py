@@ -80,8 +80,9 @@ async def test_plan_mode_reports_calico_diff_and_changes_nothing():
         lab.kube.requests.clear()
         summary = await join_windows_node(request_for(names, plan=True))
         assert summary.outcome == "planned"
-        calico = summary.steps[0]
-        assert calico.step == "calico_reconfigure" and calico.status == "planned"
+        assert [s.step for s in summary.steps][:2] == ["windows_prereqs", "calico_reconfigure"]
+        calico = summary.steps[1]
+        assert calico.status == "planned"
         text = "\n".join(calico.changes)
         assert "ipipMode" in text and "vxlanMode" in text and "vxlanEnabled" in text and "strictAffinity" in text
         assert product_mutations(lab) == []
@@ -106,7 +107,8 @@ async def test_missing_hotfix_stops_at_prereqs_with_nothing_changed():
 async def test_etcd_datastore_is_reconfigured_through_calicoctl_over_ssh():
     async with started_lab("etcd") as (lab, names):
         summary = await join_windows_node(request_for(names))
-        assert summary.steps[0].facts.get("datastore") == "etcdv3"
+        calico = next(s for s in summary.steps if s.step == "calico_reconfigure")
+        assert calico.facts.get("datastore") == "etcdv3"
         ran = " ".join(r.command if hasattr(r, "command") else str(r) for r in lab.ssh.records)
         assert "calicoctl" in ran
         assert node_ready(lab, "k8s-ww") is not None

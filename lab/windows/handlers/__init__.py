@@ -4,21 +4,21 @@ Extension points for other lab parts (see `core` for details):
 - `register(name_or_path_pattern, handler, parameters=..., positional=...)`: a cmdlet, or a script/executable
   file invoked by path (`"*\\install-kube-services.ps1"`).
 - `register_script_kind(kind, handler, parameters=...)`: script files whose text carries `lab-script: <kind>`.
-- `register_shipped_script(file_name, handler, parameters=...)`: a `tasks/ps` script, matched by exact text.
 - `HostDispatcher(host, records)`: the wire's Dispatcher for one host.
+
+The host answers each command from its model; it has no table of any client's script texts.
 """
 
 from __future__ import annotations
 
 from .core import (DEFAULT_TABLE, CommandSpec, HandlerTable, HostContext, Invocation, bind, command_not_found,
-                   enum_value, register, register_script_kind, register_shipped_script)
-from .dispatcher import HostDispatcher, load_shipped_scripts, normalize_script_text
+                   enum_value, register, register_script_kind)
+from .dispatcher import HostDispatcher
 
 # Importing an area module registers its cmdlets into DEFAULT_TABLE.
-from . import system, features, services, files, registry, network, disk, web, scripts, utility  # noqa: E402,F401
+from . import system, features, services, files, registry, network, disk, web, binaries, utility  # noqa: E402,F401
 
 __all__ = [
     "DEFAULT_TABLE", "CommandSpec", "HandlerTable", "HostContext", "HostDispatcher", "Invocation", "bind",
-    "command_not_found", "enum_value", "load_shipped_scripts", "normalize_script_text", "register",
-    "register_script_kind", "register_shipped_script",
+    "command_not_found", "enum_value", "register", "register_script_kind",
 ]

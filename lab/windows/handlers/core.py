@@ -1,5 +1,5 @@
-"""The command table of the emulated host: which Python handler runs for a cmdlet, a script file on the host's
-disk, or a shipped `tasks/ps` script; and how PowerShell binds the parameters it was sent.
+"""The command table of the emulated Windows host: which Python handler runs for a cmdlet, or for a script or
+executable file on the host's disk; and how PowerShell binds the parameters it was sent.
 
 Registering (the extension point other lab parts use):
 
@@ -58,7 +58,7 @@ class CommandSpec:
     mandatory: tuple[str, ...] = ()
     should_process: bool = False                # accepts -WhatIf / -Confirm
     cmdlet_type: str = ""                       # .NET type for FullyQualifiedErrorIds
-    kind: str = "cmdlet"                        # cmdlet | script-file | shipped-script | native
+    kind: str = "cmdlet"                        # cmdlet | script-file | native
     common_parameters: bool = True              # False for scripts without [CmdletBinding()]
 
     def all_parameters(self) -> dict[str, str]:
@@ -87,26 +87,27 @@ def _default_cmdlet_type(name: str) -> str:
 
 class HandlerTable:
     """Every command the host knows: cmdlets (and their aliases) by name, script files by path pattern or by
-    content kind, shipped scripts by file name."""
+    content kind."""
 
     def __init__(self) -> None:
         self.cmdlets: dict[str, CommandSpec] = {}
         self.path_patterns: list[tuple[str, CommandSpec]] = []
         self.script_kinds: dict[str, CommandSpec] = {}
         self.kind_matchers: list[tuple[str, Callable[[str], bool]]] = []
-        self.shipped: dict[str, CommandSpec] = {}
 
     # ---- registration ----------------------------------------------------------------------------------------
     def register(self, name_or_path_pattern: str, handler: Handler | None = None, *,
                  parameters: tuple[str, ...] | list[str] = (), positional: tuple[str, ...] | list[str] = (),
                  aliases: dict[str, str] | None = None, mandatory: tuple[str, ...] | list[str] = (),
                  should_process: bool = False, cmdlet_type: str | None = None,
-                 command_aliases: tuple[str, ...] | list[str] = (), common_parameters: bool = True) -> Any:
+                 command_aliases: tuple[str, ...] | list[str] = (), common_parameters: bool = True,
+                 native: bool = False) -> Any:
         """Register a cmdlet (`"Get-Service"`, with `command_aliases` like `("gsv",)`) or a script/executable
         file invoked by path (`"*\\\\install-kube-services.ps1"`, `"C:\\\\k\\\\kubectl.exe"`; a pattern is
         recognised by a `\\`, `/`, `*` or a `.ps1`/`.exe` ending and matched case-insensitively against the full
         path the command names). Usable as a decorator when `handler` is omitted. A later registration of the
-        same name replaces the earlier one. Returns the handler."""
+        same name replaces the earlier one. `native=True` registers an executable: PowerShell hands it its arguments
+        as text, unbound (the handler reads `inv.get("Arguments")`). Returns the handler."""
         def do(fn: Handler) -> Handler:
             is_path = _is_path_like(name_or_path_pattern)
             display = name_or_path_pattern.replace("/", "\\").rsplit("\\", 1)[-1] if is_path else name_or_path_pattern
@@ -115,7 +116,8 @@ class HandlerTable:
                 aliases=dict(aliases or {}), mandatory=tuple(mandatory), should_process=should_process,
                 cmdlet_type=(cmdlet_type if cmdlet_type is not None
                              else ("" if is_path else _default_cmdlet_type(name_or_path_pattern))),
-                kind="script-file" if is_path else "cmdlet", common_parameters=common_parameters)
+                kind="native" if native else ("script-file" if is_path else "cmdlet"),
+                common_parameters=common_parameters and not native)
             if is_path:
                 pat = name_or_path_pattern.replace("/", "\\").lower()
                 if "\\" not in pat:
@@ -142,16 +144,6 @@ class HandlerTable:
                                                   common_parameters=common_parameters)
             if matcher is not None:
                 self.kind_matchers = [(k, m) for k, m in self.kind_matchers if k != kind] + [(kind, matcher)]
-            return fn
-
-        return do(handler) if handler is not None else do
-
-    def register_shipped_script(self, file_name: str, handler: Handler | None = None, *,
-                                parameters: tuple[str, ...] | list[str] = ()) -> Any:
-        """Register the lab behaviour of `tasks/ps/<file_name>` (recognised by its exact text). Decorator-able."""
-        def do(fn: Handler) -> Handler:
-            self.shipped[file_name.lower()] = CommandSpec(name=file_name, handler=fn, parameters=tuple(parameters),
-                                                          kind="shipped-script")
             return fn
 
         return do(handler) if handler is not None else do
@@ -194,7 +186,6 @@ class HostContext:
 
     cwd: str = "C:\\Users\\Administrator\\Documents"
     catalog: Any = None          # lab.windows.installers.catalog.Catalog, when present
-    shipped_texts: dict[str, str] = field(default_factory=dict)   # normalized text → file name
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -326,6 +317,10 @@ def bind(spec: CommandSpec, cmd: PipelineCommand) -> dict[str, Any]:
     case-insensitive and may be abbreviated to a unique prefix. Raises PipelineFailed with PowerShell's
     ParameterBindingException record (NamedParameterNotFound, AmbiguousParameter, PositionalParameterNotFound,
     ParameterAlreadyBound, MissingMandatoryParameter)."""
+    if spec.kind == "native":  # an executable gets its command line as text, -Name value pairs included
+        named = [str(x) for sent, value in cmd.parameters.items() for x in (f"-{sent.lstrip('-')}", value)
+                 if x is not True]
+        return {"Arguments": named + [str(a) for a in cmd.args]}
     names = spec.all_parameters()
     bound: dict[str, Any] = {}
     for sent, value in cmd.parameters.items():
@@ -370,4 +365,3 @@ def enum_value(type_name: str, name: str) -> PSObj:
 DEFAULT_TABLE = HandlerTable()
 register = DEFAULT_TABLE.register
 register_script_kind = DEFAULT_TABLE.register_script_kind
-register_shipped_script = DEFAULT_TABLE.register_shipped_script

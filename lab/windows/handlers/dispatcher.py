@@ -4,7 +4,6 @@ handler, binds its parameters, runs it against the host model and records it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from lab.windows.dispatch import (ErrorRecord, FileTransfer, PipelineCommand, PipelineFailed, Streams,
@@ -17,23 +16,8 @@ from lab.windows.winregistry import KeyNotFound, ValueNotFound
 from .core import (DEFAULT_TABLE, CommandSpec, HandlerTable, HostContext, Invocation, bind, call_handler,
                    command_not_found)
 
-SHIPPED_DIR = Path(__file__).resolve().parents[3] / "tasks" / "ps"
 _PATH_ONLY = re.compile(r"""^\s*(?:&\s*)?(['"]?)([A-Za-z]:[\\/][^'"\r\n]*?)\1\s*$""")
 _BARE_WORD = re.compile(r"^\s*([A-Za-z][\w-]*)\s*$")
-
-
-def normalize_script_text(text: str) -> str:
-    """The form shipped scripts are compared in: `\\r\\n` → `\\n`, BOM and surrounding whitespace stripped."""
-    return text.replace("\r\n", "\n").lstrip("\ufeff").strip()
-
-
-def load_shipped_scripts(directory: Path = SHIPPED_DIR) -> dict[str, str]:
-    """normalized text → file name, for every `*.ps1` in `directory`."""
-    out: dict[str, str] = {}
-    if directory.is_dir():
-        for p in sorted(directory.glob("*.ps1")):
-            out[normalize_script_text(p.read_text(encoding="utf-8-sig"))] = p.name
-    return out
 
 
 class _FsAdapter:
@@ -71,14 +55,11 @@ class HostDispatcher:
     """Runs PSRP pipelines against one `WindowsHost`; every command lands in `records`."""
 
     def __init__(self, host: WindowsHost, records: HostRecords | None = None, *,
-                 table: HandlerTable = DEFAULT_TABLE, context: HostContext | None = None,
-                 shipped_dir: Path = SHIPPED_DIR) -> None:
+                 table: HandlerTable = DEFAULT_TABLE, context: HostContext | None = None) -> None:
         self.host = host
         self.records = records or HostRecords()
         self.table = table
         self.context = context or HostContext()
-        if not self.context.shipped_texts:
-            self.context.shipped_texts = load_shipped_scripts(shipped_dir)
         self.transfer = FileTransfer(_FsAdapter(host), cwd=self.context.cwd, env=host.env)
 
     async def run_pipeline(self, commands: list[PipelineCommand], input: list[Any], streams: Streams) -> None:
@@ -100,7 +81,7 @@ class HostDispatcher:
         for i, (cmd, spec, params, extra) in enumerate(resolved):
             last = i == len(resolved) - 1
             out = streams if last else _Capture(streams)
-            script_name = spec.name if spec.kind in ("shipped-script", "script-file") else None
+            script_name = spec.name if spec.kind == "script-file" else None
             rec, token = self.records.begin(cmd.name, cmd.parameters, is_script=cmd.is_script,
                                             script_name=script_name, args=cmd.args)
             inv = Invocation(self.host, spec, cmd, params, data, out, self.context, **extra)
@@ -121,15 +102,6 @@ class HostDispatcher:
     # ---- resolution ------------------------------------------------------------------------------------------
     def _resolve(self, cmd: PipelineCommand) -> tuple[PipelineCommand, CommandSpec, dict[str, Any], dict[str, Any]]:
         if cmd.is_script:
-            text = normalize_script_text(cmd.name)
-            file_name = self.context.shipped_texts.get(text)
-            if file_name is not None:
-                spec = self.table.shipped.get(file_name.lower())
-                if spec is None:
-                    raise PipelineFailed(ErrorRecord(
-                        f"lab: the shipped script {file_name} has no registered lab handler", "NotImplemented",
-                        "LabScriptNotEmulated"))
-                return cmd, spec, bind(spec, cmd), {}
             m = _PATH_ONLY.match(cmd.name)
             if m:
                 return self._resolve_path(cmd, m.group(2))
@@ -139,7 +111,7 @@ class HostDispatcher:
                 return cmd, spec, bind(spec, cmd), {}
             first = cmd.name.strip().splitlines()[0][:120] if cmd.name.strip() else ""
             raise PipelineFailed(ErrorRecord(
-                "lab: this emulated host runs cmdlets, the shipped tasks/ps scripts and script files by path; it "
+                "lab: this emulated host runs cmdlets and script files by path; it "
                 f"cannot interpret this free-text script: {first}", "NotImplemented", "LabScriptNotEmulated"))
         spec = self.table.cmdlet(cmd.name)
         if spec is not None:

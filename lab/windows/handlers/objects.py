@@ -56,6 +56,8 @@ def file_item(e: FileEntry) -> PSObj:
                  "DirectoryName": parent, "Directory": parent, "IsReadOnly": False, "Exists": True,
                  "FullName": e.path, "Extension": "." + ext if dot else "", "CreationTime": e.created,
                  "LastWriteTime": e.modified, "LastAccessTime": e.modified, "Attributes": "Archive"}
+    # FileSystemInfo's UTC twins (the local ones above are the same here: the emulated host runs on UTC).
+    props.update({"CreationTimeUtc": e.created, "LastWriteTimeUtc": e.modified, "LastAccessTimeUtc": e.modified})
     return PSObj(names, props, e.path)
 
 

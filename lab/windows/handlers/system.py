@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from lab.windows.dispatch import PSObj
-from lab.windows.host import GB, WindowsHost, format_datetime_iso
+from lab.windows.host import GB, WindowsHost, format_datetime_iso, format_datetime_text
 
 from .core import Invocation, register
 from .objects import cim, match_any, wmi
@@ -86,22 +86,28 @@ _FILTER_RE = re.compile(r"""^\s*(\w+)\s*(=|like)\s*['"]([^'"]*)['"]\s*$""", re.I
 
 
 def _apply_filter(inv: Invocation, rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """WQL `-Filter "Name='x'"` (one comparison, = or LIKE with %); None when the filter is not understood."""
+    """WQL `-Filter "Name='x' OR Name='y'"`: comparisons (= or LIKE with %) joined by OR / AND (AND binds
+    tighter, no parentheses); None when the filter is not understood (WMI answers "Invalid query")."""
     flt = inv.get("Filter")
     if not flt:
         return rows
-    m = _FILTER_RE.match(str(flt))
-    if not m:
-        return None
-    prop, op, val = m.group(1), m.group(2).lower(), m.group(3)
-    out = []
-    for r in rows:
-        actual = next((v for k, v in r.items() if k.lower() == prop.lower()), None)
-        if op == "=" and str(actual).lower() == val.lower():
-            out.append(r)
-        elif op == "like" and match_any(str(actual), [val.replace("%", "*").replace("_", "?")]):
-            out.append(r)
-    return out
+    alternatives = []
+    for part in re.split(r"\s+OR\s+", str(flt), flags=re.IGNORECASE):
+        terms = []
+        for term in re.split(r"\s+AND\s+", part, flags=re.IGNORECASE):
+            m = _FILTER_RE.match(term)
+            if not m:
+                return None
+            terms.append((m.group(1), m.group(2).lower(), m.group(3)))
+        alternatives.append(terms)
+    return [r for r in rows if any(all(_matches(r, *t) for t in terms) for terms in alternatives)]
+
+
+def _matches(row: dict[str, Any], prop: str, op: str, val: str) -> bool:
+    actual = next((v for k, v in row.items() if k.lower() == prop.lower()), None)
+    if op == "=":
+        return str(actual).lower() == val.lower()
+    return match_any(str(actual), [val.replace("%", "*").replace("_", "?")])
 
 
 @register("Get-CimInstance", parameters=("ClassName", "Namespace", "Filter", "Property", "ComputerName",
@@ -238,19 +244,31 @@ def restart_computer(inv: Invocation) -> None:
 @register("Get-Date", parameters=("Date", "Year", "Month", "Day", "Hour", "Minute", "Second", "Millisecond",
                                   "DisplayHint", "Format", "UFormat"), positional=("Date",))
 def get_date(inv: Invocation) -> None:
-    """Get-Date: now (UTC on the emulated host); -Format 'o' and -Format 's' supported."""
-    now = datetime.now(timezone.utc)
-    fmt = inv.get("Format")
-    if fmt in ("o", "O"):
-        inv.output(format_datetime_iso(now))
-    elif fmt == "s":
-        inv.output(now.strftime("%Y-%m-%dT%H:%M:%S"))
-    elif fmt:
-        inv.output(now.strftime("%Y-%m-%d %H:%M:%S"))
+    """Get-Date [-Date <DateTime>] [-Format o|s|G|g|...]: now (UTC on the emulated host), or each DateTime given
+    by -Date or from the pipeline (`... | Select-Object -ExpandProperty LastBootUpTime | Get-Date -Format G`).
+    The host's culture is en-US: `G` is `M/d/yyyy h:mm:ss tt`, what `DateTime.ToString()` prints there."""
+    if inv.has("Date"):
+        dates = [inv.get("Date")]
+    elif inv.input:
+        dates = list(inv.input)
     else:
-        inv.output(now)
+        dates = [datetime.now(timezone.utc)]
+    fmt = inv.get("Format")
+    for value in dates:
+        if not isinstance(value, datetime):
+            inv.fail(f"Cannot bind parameter 'Date'. Cannot convert value \"{value}\" to type \"System.DateTime\".",
+                     "CannotConvertArgumentNoMessage", "InvalidArgument",
+                     exception_type="System.Management.Automation.ParameterBindingException")
+        if fmt in ("o", "O"):
+            inv.output(format_datetime_iso(value))
+        elif fmt == "s":
+            inv.output(value.strftime("%Y-%m-%dT%H:%M:%S"))
+        elif fmt == "G":
+            inv.output(format_datetime_text(value))
+        elif fmt:
+            inv.fail(f"lab: Get-Date -Format {fmt} is not emulated (o, s and G are)", "LabFormatNotEmulated",
+                     "NotImplemented", exception_type="System.NotImplementedException")
+        else:
+            inv.output(value)
 
 
-def free_gb(h: WindowsHost, drive: str = "C") -> float:
-    """Free space in GB rounded to 2 decimals (what the facts script reports)."""
-    return round(h.free_bytes(drive) / GB, 2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -21,8 +20,6 @@ from lab.windows.host import WindowsHost
 from lab.windows.node import EmulatedWindowsNode
 from lab.windows.records import HostRecords
 
-REPO = Path(__file__).resolve().parents[3]
-PS_DIR = REPO / "tasks" / "ps"
 FAST = LabClock(0.0005)
 
 
@@ -88,9 +85,6 @@ class HostUnderTest:
         except PipelineFailed as exc:
             failed = exc.record
         return Result(s.out, s.errors, s.warnings, s.info, failed, s)
-
-    async def script(self, file_name: str, **params: Any) -> Result:
-        return await self.run((PS_DIR / file_name).read_text(encoding="utf-8"), _script=True, **params)
 
 
 def make_host(faults: dict | None = None, *, build: int = 17763, runtime: str = "containerd",

@@ -1,4 +1,4 @@
-"""An EmulatedWindowsNode through the unmodified pypsrp client: cmdlets, the shipped scripts with parameters,
+"""An EmulatedWindowsNode through the unmodified pypsrp client: cmdlets, several statements in one invocation,
 PowerShell's error records, and every host fault showing the symptom a real host shows."""
 
 from __future__ import annotations
@@ -10,18 +10,51 @@ import requests
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.powershell import PowerShell, RunspacePool
 
-from prefect_windows_nodes.blocks.windows import error_record_from_pypsrp, to_plain
+from prefect_windows_nodes.blocks._psrp import error_record_from_pypsrp, to_plain
 
-from .conftest import PS_DIR, ainvoke, client_for
+from .conftest import ainvoke, client_for
+
+CURRENT_VERSION = "HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
+CBS_PENDING = "HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending"
 
 
-def script(name: str) -> str:
-    return (PS_DIR / name).read_text(encoding="utf-8")
+def _facts_statements(ps: PowerShell) -> None:
+    """A few statements in one invocation, each behind a marker, as a client reading a host's facts sends them."""
+    statements = [
+        [("Get-ItemProperty", {"LiteralPath": CURRENT_VERSION})],
+        [("Get-HotFix", {}), ("Select-Object", {"ExpandProperty": "HotFixID"})],
+        [("Get-WindowsFeature", {"Name": "Containers"})],
+        [("Test-Path", {"LiteralPath": CBS_PENDING})],
+        [("Get-Service", {"Name": ["containerd", "docker"], "ErrorAction": "SilentlyContinue"})],
+        [("Get-CimInstance", {"ClassName": "Win32_LogicalDisk", "Filter": "DeviceID='C:'"})],
+        [("Get-CimInstance", {"ClassName": "Win32_OperatingSystem"}),
+         ("Select-Object", {"ExpandProperty": "LastBootUpTime"}), ("Get-Date", {"Format": "G"})],
+    ]
+    for i, statement in enumerate(statements):
+        if i:
+            ps.add_statement()
+        ps.add_cmdlet("Write-Output").add_parameter("InputObject", f"--{i}--").add_statement()
+        for name, params in statement:
+            ps.add_cmdlet(name)
+            for k, v in params.items():
+                ps.add_parameter(k, v)
 
 
 def facts_of(result) -> dict:
+    """The facts a join reads, from the output of `_facts_statements`."""
     assert not result.had_errors and result.errors == [], [str(e) for e in result.errors]
-    return to_plain(result.output[0])
+    parts: list[list] = []
+    for obj in (to_plain(o) for o in result.output):
+        if isinstance(obj, str) and obj.startswith("--") and obj.endswith("--"):
+            parts.append([])
+        else:
+            parts[-1].append(obj)
+    version, hotfixes, feature, pending, services, disk, boot = parts
+    running = [s for s in services if s["Status"] == "Running"]
+    return {"UBR": int(version[0]["UBR"]), "OsBuild": f"10.0.{version[0]['CurrentBuildNumber']}.{version[0]['UBR']}",
+            "HotFixIds": hotfixes, "ContainersFeature": feature[0]["InstallState"], "PendingReboot": pending[0],
+            "ContainerRuntime": services[0]["Name"] if services else "", "ContainerRuntimeRunning": bool(running),
+            "FreeDiskGB": int(disk[0]["FreeSpace"]) / 1024 ** 3, "LastBootTime": boot[0]}
 
 
 async def test_structured_cmdlets(start_node) -> None:
@@ -37,26 +70,31 @@ async def test_structured_cmdlets(start_node) -> None:
     assert [(c.name, c.parameters) for c in made] == [("New-Item", {"Path": "c:\\k", "ItemType": "Directory"})]
 
 
-async def test_the_three_scripts_with_parameters(start_node) -> None:
+async def test_several_statements_in_one_invocation(start_node) -> None:
     node = await start_node()
-    facts = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-WindowsNodeFacts.ps1"))
-                                   .add_parameter("ApiServerHost", "127.0.0.1").add_parameter("ApiServerPort", 6443)
-                                   .add_parameter("KubeDir", "c:\\k")))
-    assert facts["OsBuild"] == "10.0.17763.1999" and facts["ApiServerReachable"] is True
-    assert facts["HotFixIds"][-1] == "KB5003646" and facts["KubeDirExists"] is False
-    assert facts["ComputerName"] == "k8s-ww" and facts["IPv4Addresses"] == ["172.16.3.172"]
-    state = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-CalicoNodeState.ps1"))
-                                   .add_parameter("CalicoRoot", "C:\\CalicoWindows")))
-    assert state["Services"] == [] and state["Config"] == {} and state["CalicoEndpointExists"] is False
-    assert state["CurrentLastBootTime"] == node.host.boot_time_text()
-    node.host.fs.write_text("C:\\k\\kubelet.log", "a\r\nb\r\nc\r\n", create_parents=True)
-    tail = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-NodeLogTail.ps1"))
-                                  .add_parameter("Lines", 2)))
-    assert tail == {"Kubelet": "b\nc", "KubeProxy": "", "CalicoNode": "", "CalicoFelix": ""}
-    names = [c.script_name for c in node.records.commands]
-    assert names == ["Get-WindowsNodeFacts.ps1", "Get-CalicoNodeState.ps1", "Get-NodeLogTail.ps1"]
-    assert node.records.commands[0].parameters == {"ApiServerHost": "127.0.0.1", "ApiServerPort": 6443,
-                                                   "KubeDir": "c:\\k"}
+    node.host.allow_tcp("127.0.0.1", 6443)
+
+    def build(ps: PowerShell) -> None:
+        ps.add_cmdlet("hostname").add_statement()
+        ps.add_cmdlet("Test-NetConnection").add_parameter("ComputerName", "127.0.0.1").add_parameter("Port", 6443)
+        ps.add_parameter("InformationLevel", "Quiet").add_statement()
+        ps.add_cmdlet("Get-Service").add_parameter("Name", ["CalicoNode", "containerd"])
+        ps.add_parameter("ErrorAction", "SilentlyContinue").add_statement()
+        ps.add_cmdlet("Get-NetIPAddress").add_parameter("AddressFamily", "IPv4")
+        ps.add_cmdlet("Select-Object").add_parameter("ExpandProperty", "IPAddress")
+
+    r = await ainvoke(node, build)
+    assert not r.had_errors and r.errors == []
+    out = [to_plain(o) for o in r.output]
+    assert out[0] == "k8s-ww" and out[1] is True and out[2]["Name"] == "containerd"
+    assert "172.16.3.172" in out[3:]
+    names = [c.name for c in node.records.commands]
+    assert names == ["hostname", "Test-NetConnection", "Get-Service", "Get-NetIPAddress", "Select-Object"]
+    assert node.records.commands[1].parameters == {"ComputerName": "127.0.0.1", "Port": 6443,
+                                                   "InformationLevel": "Quiet"}
+    facts = facts_of(await ainvoke(node, _facts_statements))
+    assert facts["OsBuild"] == "10.0.17763.1999" and facts["HotFixIds"][-1] == "KB5003646"
+    assert facts["LastBootTime"] == node.host.boot_time_text() and facts["ContainerRuntime"] == "containerd"
 
 
 async def test_unknown_command_and_unknown_parameter_error_records(start_node) -> None:
@@ -87,14 +125,14 @@ async def test_basic_auth_and_plain_http(start_node) -> None:
 
 async def test_missing_hotfix_shows_an_old_hotfix_list(start_node) -> None:
     node = await start_node(faults={"missing_hotfix": True})
-    facts = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-WindowsNodeFacts.ps1"))))
+    facts = facts_of(await ainvoke(node, _facts_statements))
     assert facts["HotFixIds"] == ["KB4470788", "KB4480116"] and facts["UBR"] < 379
     assert node.lab_json()["os_build"] == "10.0.17763.253"
 
 
 async def test_no_container_runtime(start_node) -> None:
     node = await start_node(faults={"no_container_runtime": True})
-    facts = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-WindowsNodeFacts.ps1"))))
+    facts = facts_of(await ainvoke(node, _facts_statements))
     assert (facts["ContainerRuntime"], facts["ContainerRuntimeRunning"]) == ("", False)
 
 
@@ -102,7 +140,7 @@ async def test_disk_full_fails_large_writes(start_node) -> None:
     from lab.windows.installers import catalog
 
     node = await start_node(faults={"disk_full": True})
-    facts = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-WindowsNodeFacts.ps1"))))
+    facts = facts_of(await ainvoke(node, _facts_statements))
     assert facts["FreeDiskGB"] <= 0.5
     url = next(u for u, e in catalog.DEFAULT_CATALOG._entries.items() if e.kind == "calico-zip")  # ~75 MB
     failure = None
@@ -177,11 +215,11 @@ async def test_drop_during_a_named_step_drops_open_connections_once(start_node) 
 
 async def test_reboot_required_until_restart(start_node) -> None:
     node = await start_node(faults={"reboot_required": True})
-    facts = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-WindowsNodeFacts.ps1"))))
+    facts = facts_of(await ainvoke(node, _facts_statements))
     assert facts["ContainersFeature"] == "Available" and facts["ContainerRuntimeRunning"] is False
     r = await ainvoke(node, lambda ps: ps.add_cmdlet("Install-WindowsFeature").add_parameter("Name", "Containers"))
     assert to_plain(r.output[0])["RestartNeeded"] == "Yes"
-    facts = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-WindowsNodeFacts.ps1"))))
+    facts = facts_of(await ainvoke(node, _facts_statements))
     assert facts["PendingReboot"] is True and facts["ContainersFeature"] == "InstallPending"
     boot = facts["LastBootTime"]
     try:
@@ -189,7 +227,7 @@ async def test_reboot_required_until_restart(start_node) -> None:
     except requests.exceptions.ConnectionError:
         pass        # the session may die with the host before the client closes it, as on Windows
     await node.host.wait_booted()
-    facts = facts_of(await ainvoke(node, lambda ps: ps.add_script(script("Get-WindowsNodeFacts.ps1"))))
+    facts = facts_of(await ainvoke(node, _facts_statements))
     assert facts["PendingReboot"] is False and facts["ContainersFeature"] == "Installed"
     assert facts["ContainerRuntimeRunning"] is True and facts["LastBootTime"] != boot
 

@@ -53,8 +53,12 @@ async def test_faults_switched_on_a_running_host() -> None:
     hut.host.faults.set("missing_hotfix")
     hut.host.faults.set("disk_full")
     hut.host.faults.set("no_container_runtime")
-    facts = (await hut.script("Get-WindowsNodeFacts.ps1")).out[0]
-    assert facts["OsBuild"] == "10.0.17763.253" and facts["FreeDiskGB"] <= 0.5 and facts["ContainerRuntime"] == ""
+    version = (await hut.run("Get-ItemProperty", LiteralPath="HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion")).out[0]
+    assert int(version.properties["UBR"]) == 253
+    disk = (await hut.run("Get-CimInstance", ClassName="Win32_LogicalDisk", Filter="DeviceID='C:'")).out[0]
+    assert disk.properties["FreeSpace"] <= 0.5 * 1024 ** 3
+    runtime = await hut.run("Get-Service", Name=["containerd", "docker"], ErrorAction="SilentlyContinue")
+    assert runtime.out == [] and runtime.errors == []
 
 
 async def test_records_keep_parameters_as_received_and_attribute_background_changes() -> None:

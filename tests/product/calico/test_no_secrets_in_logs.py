@@ -3,14 +3,16 @@ Kubernetes-API and the calicoctl-over-SSH paths, with every logger at DEBUG."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
 import pytest
 
-import prefect_windows_nodes.tasks.calico_reconfigure as calico_module
-from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
-from prefect_windows_nodes.tasks._core.results import StepFailed
+from prefect_windows_nodes.tasks import StepFailed, calico_reconfigure
+
+# The step's module (the package re-exports the task under the module's name, so import it by path).
+calico_module = importlib.import_module("prefect_windows_nodes.tasks.calico_reconfigure")
 
 from .conftest import cluster_block, needs_lab, ssh_block
 

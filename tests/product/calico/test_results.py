@@ -100,14 +100,14 @@ def test_calico_task_retries_only_through_the_async_transient_condition():
 
 
 def test_winrm_errors_are_classified():
-    from prefect_windows_nodes.blocks.windows import WinRMAuthError, WinRMTransientError
+    from prefect_windows_nodes.blocks import WinRMAuthError, WinRMTransientError
 
     assert is_transient(WinRMTransientError("connection reset"))
     assert not is_transient(WinRMAuthError("401"))
 
 
 def test_auth_failure_caused_by_a_connection_error_is_not_retried():
-    from prefect_windows_nodes.blocks.windows import WinRMAuthError
+    from prefect_windows_nodes.blocks import WinRMAuthError
 
     try:
         try:

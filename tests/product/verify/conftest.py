@@ -16,9 +16,9 @@ import pytest
 from kubernetes.aio import client as kclient
 from prefect.logging import disable_run_logger
 
-from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
-from prefect_windows_nodes.blocks.settings import JoinSettings
-from prefect_windows_nodes.blocks.windows import WindowsHost
+from prefect_windows_nodes.blocks import KubernetesCluster
+from prefect_windows_nodes.blocks import JoinSettings
+from prefect_windows_nodes.blocks import WindowsHost
 from prefect_windows_nodes.tasks._verify.workload_wait import SmokeDeadlines
 
 NODE = "k8s-ww"
@@ -58,21 +58,17 @@ def lab_blocks(lab: Any, name: str = NODE) -> tuple[WindowsHost, KubernetesClust
 
 async def join_node(lab: Any, name: str = NODE) -> Joined:
     """Join `name` with the product's join tasks (their `.fn`, in the flow's order)."""
-    from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure
-    from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows
-    from prefect_windows_nodes.tasks.install_kube_services import install_kube_services
-    from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready
-    from prefect_windows_nodes.tasks.windows_prereqs import windows_prereqs
+    from prefect_windows_nodes.tasks import (calico_reconfigure, install_calico_windows, install_kube_services,
+                                             wait_node_ready, windows_prereqs)
 
     host, cluster = lab_blocks(lab, name)
     settings = JoinSettings(calico_start_timeout_s=120, node_ready_timeout_s=120)
-    server = urlsplit(cluster.server_url())
     with disable_run_logger():
+        pre = await windows_prereqs.fn(host, cluster, settings)
         await calico_reconfigure.fn(cluster)
-        pre = await windows_prereqs.fn(host, server.hostname, server.port or 443)
-        await install_calico_windows.fn(host, cluster, settings, pre)
-        await install_kube_services.fn(host)
-        await wait_node_ready.fn(cluster, name, timeout_s=120, host=host)
+        await install_calico_windows.fn(host, cluster, settings, host_facts=pre.host)
+        await install_kube_services.fn(host, settings)
+        await wait_node_ready.fn(cluster, name, settings, host=host)
     return Joined(lab, cluster, host, name)
 
 

@@ -17,7 +17,7 @@ from prefect_windows_nodes.tasks._core.results import StepFailed
 from prefect_windows_nodes.tasks.workload_smoke import SMOKE_CHECKS, workload_smoke
 from prefect_windows_nodes.tasks._kube.objects import delete_namespace
 
-from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+from prefect_windows_nodes.blocks import KubernetesCluster
 
 from .conftest import FAST, NODE, join_node, leftovers, pulling_started, stuck_iis_image
 from .test_manifests import all_manifests, schema_version

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from prefect_windows_nodes.blocks.windows import WindowsHost
+from prefect_windows_nodes.blocks import WindowsHost
 from lab.tls import LabCA
 from lab.windows.dispatch import ErrorRecord, FileTransfer, PipelineCommand, PipelineFailed, PSObj
 from lab.windows.wire_faults import WireFaults
@@ -62,6 +62,8 @@ class ScriptedHost:
             if name == "<script>":
                 streams.output(PSObj(["Lab.Script", "System.Object"],
                                      {"Text": cmd.name, "Parameters": dict(cmd.parameters)}))
+            elif name == "Write-Output":
+                streams.output(cmd.parameters.get("InputObject"))
             elif name == "Get-Facts":
                 streams.output({"ComputerName": "K8S-WW", "UBR": 1999, "Flags": [True, False],
                                 "Nested": {"Name": "x", "Empty": None}})
@@ -119,7 +121,7 @@ def lab_blocks(lab: Any, name: str = "k8s-ww", **host_overrides: Any):
     from pathlib import Path
     from urllib.parse import urlsplit
 
-    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.blocks import KubernetesCluster
 
     desc = lab.describe()
     h = next(w for w in desc["windows_hosts"] if w["name"] == name)

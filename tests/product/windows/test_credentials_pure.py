@@ -10,14 +10,10 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from prefect_windows_nodes.tasks._kube.credentials import (
-    build_kubeconfig,
-    cluster_ca_pem,
-    flatten_kubeconfig,
-    installer_rules,
-    kubeconfig_identity,
-    new_key_and_csr,
-)
+from pydantic import SecretStr
+
+from prefect_windows_nodes.blocks import KubernetesCluster, kubeconfig_identity
+from prefect_windows_nodes.tasks._kube.credentials import build_kubeconfig, installer_rules, new_key_and_csr
 
 CA = trustme.CA()
 
@@ -50,12 +46,15 @@ def test_flatten_inlines_file_references_and_keeps_only_the_selected_context(tmp
         "contexts": [{"name": "admin@lab", "context": {"cluster": "lab", "user": "admin"}},
                      {"name": "other", "context": {"cluster": "prod", "user": "x"}}],
     }
-    out = yaml.safe_load(flatten_kubeconfig(yaml.safe_dump(cfg), context="admin@lab"))
+    block = KubernetesCluster(kubeconfig=SecretStr(yaml.safe_dump(cfg)), context="admin@lab")
+    out = yaml.safe_load(block.flattened_kubeconfig())
+    assert block.flattened_kubeconfig() == block.flattened_kubeconfig()  # deterministic: compared byte for byte
     assert [c["name"] for c in out["clusters"]] == ["lab"] and len(out["users"]) == 1
     assert base64.b64decode(out["clusters"][0]["cluster"]["certificate-authority-data"]) == CA.cert_pem.bytes()
     assert out["users"][0]["user"] == {"token": "abc.def"}
     assert out["current-context"] == "admin@lab"
-    assert cluster_ca_pem(yaml.safe_dump(cfg), "admin@lab") == CA.cert_pem.bytes()
+    assert block.ca_pem() == CA.cert_pem.bytes()
+    assert block.server_endpoint() == ("127.0.0.1", 6443)
 
 
 def test_identity_of_certificate_and_token_kubeconfigs():

@@ -2,35 +2,48 @@
 
 from __future__ import annotations
 
-from prefect_windows_nodes.blocks.settings import JoinSettings
-from prefect_windows_nodes.tasks.install_calico_windows import (
-    calico_drift,
-    cluster_checks,
-    installer_parameters,
-    installer_url,
-    resolve_cluster_facts,
-)
+from prefect_windows_nodes.blocks import JoinSettings
+from prefect_windows_nodes.tasks._calico.install_plan import (calico_drift, cluster_checks, installer_parameters,
+                                                              installer_url)
+from prefect_windows_nodes.tasks._host.node_state import CalicoNodeState, interpret_state
 from prefect_windows_nodes.tasks._kube.discovery import ClusterFacts
-from prefect_windows_nodes.tasks.wait_node_ready import describe_conditions, node_ready
-from prefect_windows_nodes.tasks._host.node_state import CalicoNodeState
+from prefect_windows_nodes.tasks._kube.nodes import describe_conditions, node_ready
 
-CF = ClusterFacts(api_server="https://127.0.0.1:6443", kubernetes_version="1.22.6", service_cidr="10.96.0.0/12",
-                  dns_server_ips=["10.96.0.10"], calico_version="3.22.5", datastore="kubernetes",
-                  calico_api_group="crd.projectcalico.org")
+CF = ClusterFacts(api_server="https://127.0.0.1:6443", control_plane_version="1.22.6", kubernetes_version="1.22.6",
+                  service_cidr="10.96.0.0/12", dns_server_ips=["10.96.0.10"], calico_version="3.22.5",
+                  datastore="kubernetes", calico_api_group="crd.projectcalico.org")
 
+BOOT = "6/10/2021 9:36:12 AM"
+CONFIG = ('$env:CALICO_NETWORKING_BACKEND="vxlan"\r\n$env:K8S_SERVICE_CIDR = "10.96.0.0/12"\r\n'
+          '$env:DNS_NAME_SERVERS = "10.96.0.10"\r\n$env:CALICO_DATASTORE_TYPE = "kubernetes"\r\n'
+          '$env:VXLAN_VNI = 4096\r\n')
 RUNNING = {
-    "Services": [{"Name": "CalicoNode", "Status": "Running", "StartType": "Automatic"},
+    "services": [{"Name": "CalicoNode", "Status": "Running", "StartType": "Automatic"},
                  {"Name": "CalicoFelix", "Status": "Running", "StartType": "Automatic"}],
-    "Config": {"CALICO_NETWORKING_BACKEND": "vxlan", "K8S_SERVICE_CIDR": "10.96.0.0/12",
-               "DNS_NAME_SERVERS": "10.96.0.10", "CALICO_DATASTORE_TYPE": "kubernetes", "VXLAN_VNI": "4096"},
-    "InstalledVersion": "3.22.5", "StoredLastBootTime": "2024-01-01T00:00:00", "CurrentLastBootTime":
-        "2024-01-01T00:00:00", "HnsNetworks": [{"Name": "External", "Type": "Overlay"}],
-    "CalicoEndpointExists": True, "KubeconfigPresent": True,
+    "hostname": ["K8S-WW"], "containerd": [{"Name": "containerd", "State": "Running"}],
+    "config": [CONFIG], "stored_boot": [{"LastBootTime": BOOT}], "boot_g": [BOOT],
+    "boot_dmtf": ["20210610093612.500000+000"], "node_exe": [True], "node_kubeconfig": [True],
 }
 
 
-def state(**changes) -> CalicoNodeState:
-    return CalicoNodeState.from_output([{**RUNNING, **changes}])
+def state(installed: str = "3.22.5", **changes) -> CalicoNodeState:
+    s = interpret_state({**RUNNING, **changes})
+    s.installed_version = installed
+    return s
+
+
+def test_state_from_the_hosts_answers():
+    s = state()
+    assert s.calico_running and s.initialised and s.node_kubeconfig_present
+    assert s.config["CALICO_NETWORKING_BACKEND"] == "vxlan" and s.config["VXLAN_VNI"] == "4096"
+    assert s.status("kubelet") == "absent" and s.describe_services("CalicoNode") == "CalicoNode Running"
+    assert s.describe_boot() == f"StoredLastBootTime {BOOT}, CurrentLastBootTime {BOOT}"
+    # older releases stored WMI's DMTF string: it counts too; any other value does not
+    assert state(stored_boot=[{"LastBootTime": "20210610093612.500000+000"}]).initialised
+    assert not state(stored_boot=[{"LastBootTime": "6/9/2021 8:00:00 AM"}]).initialised
+    assert not state(stored_boot=[]).initialised and not state(boot_g=[], boot_dmtf=[]).initialised
+    empty = interpret_state({})
+    assert empty.services == {} and empty.config == {} and not empty.node_kubeconfig_present
 
 
 def test_running_as_intended_has_no_drift():
@@ -38,17 +51,17 @@ def test_running_as_intended_has_no_drift():
 
 
 def test_drift_names_each_difference():
-    s = state(Config={**RUNNING["Config"], "CALICO_NETWORKING_BACKEND": "windows-bgp"},
-              Services=RUNNING["Services"] + [{"Name": "CalicoConfd", "Status": "Running"}],
-              InstalledVersion="3.21.6", StoredLastBootTime="")
+    s = state(config=[CONFIG.replace('"vxlan"', '"windows-bgp"')],
+              services=RUNNING["services"] + [{"Name": "CalicoConfd", "Status": "Running"}],
+              installed="3.21.6", stored_boot=[])
     drift = calico_drift(s, CF)
     assert "config.ps1 CALICO_NETWORKING_BACKEND is windows-bgp, intended vxlan" in drift
     assert "installed Calico 3.21.6, intended 3.22.5" in drift
     assert "CalicoConfd (BGP) is running" in drift
     assert any("initialising" in d for d in drift)
-    assert calico_drift(state(Services=[]), CF) == ["Calico for Windows is not installed"]
+    assert calico_drift(state(services=[]), CF) == ["Calico for Windows is not installed"]
     assert "CalicoNode Running, CalicoFelix Stopped" in calico_drift(
-        state(Services=[RUNNING["Services"][0], {"Name": "CalicoFelix", "Status": "Stopped"}]), CF)
+        state(services=[RUNNING["services"][0], {"Name": "CalicoFelix", "Status": "Stopped"}]), CF)
 
 
 def test_installer_parameters_come_from_the_cluster_and_force_vxlan():
@@ -62,21 +75,23 @@ def test_installer_parameters_come_from_the_cluster_and_force_vxlan():
 
 
 def test_settings_override_discovery():
-    cf = resolve_cluster_facts(CF, JoinSettings(service_cidr="10.100.0.0/16", dns_server_ips=["10.100.0.10"]))
+    cf = CF.with_settings(JoinSettings(service_cidr="10.100.0.0/16", dns_server_ips=["10.100.0.10"]))
     assert (cf.service_cidr, cf.dns_server_ips) == ("10.100.0.0/16", ["10.100.0.10"])
     assert cf.sources["service_cidr"] == "override"
 
 
 def test_cluster_checks():
-    assert all(c.ok for c in cluster_checks(CF, "1.22.6"))
-    bad = {c.name: c for c in cluster_checks(CF.model_copy(update={"calico_version": None}), "1.22.6")}
+    def checks(**update):
+        return {c.name: c for c in cluster_checks(CF.model_copy(update=update))}
+
+    assert all(c.ok for c in cluster_checks(CF))
+    bad = checks(calico_version=None)
     assert not bad["install-parameters"].ok and "calico_version" in bad["install-parameters"].fix
-    skew = {c.name: c for c in cluster_checks(CF.model_copy(update={"kubernetes_version": "1.23.1"}), "1.22.6")}
-    assert not skew["kubelet-version-skew"].ok
-    old = {c.name: c for c in cluster_checks(CF.model_copy(update={"kubernetes_version": "1.24.3"}), "1.24.3")}
+    skew = checks(kubernetes_version="1.23.1")
+    assert not skew["kubelet-version-skew"].ok and "1.22.6" in skew["kubelet-version-skew"].fix
+    old = checks(kubernetes_version="1.24.3", control_plane_version="1.24.3")
     assert not old["installer-kubernetes-compat"].ok and "3.24" in old["installer-kubernetes-compat"].fix
-    gates = {c.name: c for c in cluster_checks(CF.model_copy(update={"calico_version": "3.22.0",
-                                                                      "kubernetes_version": "1.23.5"}), "1.23.5")}
+    gates = checks(calico_version="3.22.0", kubernetes_version="1.23.5", control_plane_version="1.23.5")
     assert not gates["kube-proxy-feature-gates"].ok
 
 

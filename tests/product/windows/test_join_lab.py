@@ -12,31 +12,28 @@ pytest.importorskip("lab.windows.node")
 
 from prefect.logging import disable_run_logger  # noqa: E402
 
-from prefect_windows_nodes.blocks.settings import JoinSettings  # noqa: E402
+from prefect_windows_nodes.blocks import JoinSettings, kubeconfig_identity  # noqa: E402
 from lab.world import Lab  # noqa: E402
 from prefect_windows_nodes.tasks.calico_reconfigure import calico_reconfigure  # noqa: E402
 from prefect_windows_nodes.tasks.install_calico_windows import install_calico_windows  # noqa: E402
-from prefect_windows_nodes.tasks._kube.credentials import kubeconfig_identity  # noqa: E402
 from prefect_windows_nodes.tasks.install_kube_services import install_kube_services  # noqa: E402
 from prefect_windows_nodes.tasks.wait_node_ready import wait_node_ready  # noqa: E402
 from prefect_windows_nodes.tasks._host.node_state import read_calico_state, wait_for_state  # noqa: E402
 from prefect_windows_nodes.tasks._core.results import StepFailed  # noqa: E402
 from prefect_windows_nodes.tasks.windows_prereqs import windows_prereqs  # noqa: E402
 
-from .conftest import api_endpoint, lab_blocks  # noqa: E402
+from .conftest import lab_blocks  # noqa: E402
 
 NODE = "k8s-ww"
 
 
 async def join(host, cluster, settings, *, plan: bool = False) -> dict[str, object]:
     """The four Windows join steps (after calico_reconfigure), as the flow runs them."""
-    api_host, api_port = api_endpoint(cluster)
     with disable_run_logger():
-        pre = await windows_prereqs.fn(host, api_host, api_port, plan=plan)
-        inst = await install_calico_windows.fn(host, cluster, settings, pre, plan=plan)
-        svc = await install_kube_services.fn(host, plan=plan)
-        ready = await wait_node_ready.fn(cluster, NODE, timeout_s=settings.node_ready_timeout_s, host=host,
-                                         plan=plan)
+        pre = await windows_prereqs.fn(host, cluster, settings, plan=plan)
+        inst = await install_calico_windows.fn(host, cluster, settings, host_facts=pre.host, plan=plan)
+        svc = await install_kube_services.fn(host, settings, plan=plan)
+        ready = await wait_node_ready.fn(cluster, NODE, settings, host=host, plan=plan)
     return {"windows_prereqs": pre, "install_calico_windows": inst, "install_kube_services": svc,
             "wait_node_ready": ready}
 
@@ -60,7 +57,7 @@ async def test_prereqs_pass_on_a_default_host():
         host, cluster = lab_blocks(lab)
         node = lab.windows_host(NODE)
         with disable_run_logger():
-            result = await windows_prereqs.fn(host, *api_endpoint(cluster))
+            result = await windows_prereqs.fn(host, cluster)
         assert all(c.ok for c in result.checks), [c.describe() for c in result.checks]
         assert result.facts["node_name"] == NODE
         assert result.facts["os_build"] == node.os_build
@@ -71,7 +68,7 @@ async def test_missing_hotfix_stops_at_prereqs_with_nothing_changed():
         host, cluster = lab_blocks(lab)
         node = lab.windows_host(NODE)
         with disable_run_logger(), pytest.raises(StepFailed) as info:
-            await windows_prereqs.fn(host, *api_endpoint(cluster))
+            await windows_prereqs.fn(host, cluster)
         failed = {c.name: c for c in info.value.result.failed_checks}
         assert "overlay-hotfix" in failed and "KB4489899" in failed["overlay-hotfix"].fix
         assert info.value.result.status == "failed"
@@ -126,10 +123,9 @@ async def test_calico_322_installer_ends_with_vxlan_not_bgp():
         host, cluster = lab_blocks(lab)
         await reconfigure(cluster)
         settings = SETTINGS.model_copy(update={"calico_version": "3.22.5"})
-        api_host, api_port = api_endpoint(cluster)
         with disable_run_logger():
-            pre = await windows_prereqs.fn(host, api_host, api_port)
-            result = await install_calico_windows.fn(host, cluster, settings, pre)
+            pre = await windows_prereqs.fn(host, cluster)
+            result = await install_calico_windows.fn(host, cluster, settings, host_facts=pre.host)
         state = await calico_state(host)
         assert state.installed_version == "3.22.5"
         assert state.config["CALICO_NETWORKING_BACKEND"] == "vxlan"
@@ -142,10 +138,9 @@ async def test_winrm_drop_during_hns_creation_is_survived():
         host, cluster = lab_blocks(lab)
         node = lab.windows_host(NODE)
         await reconfigure(cluster)
-        api_host, api_port = api_endpoint(cluster)
         with disable_run_logger():
-            pre = await windows_prereqs.fn(host, api_host, api_port)
-            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            pre = await windows_prereqs.fn(host, cluster)
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, host_facts=pre.host)
         assert node.faults.drops_done == ["hns-create"]
         assert result.status == "changed"
         assert (await calico_state(host)).calico_running
@@ -155,7 +150,7 @@ async def test_least_privilege_leaves_no_admin_credential_on_the_host(caplog):
     from kubernetes.aio import client as kclient
     from pydantic import SecretStr
 
-    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.blocks import KubernetesCluster
 
     caplog.set_level(logging.DEBUG)
     async with Lab(windows=1) as lab:
@@ -197,14 +192,13 @@ async def test_installer_token_is_scoped_to_what_the_installer_reads():
     from kubernetes.aio.client.exceptions import ApiException
     from pydantic import SecretStr
 
-    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
-    from prefect_windows_nodes.tasks._kube.credentials import cluster_ca_pem, installer_kubeconfig
+    from prefect_windows_nodes.blocks import KubernetesCluster
+    from prefect_windows_nodes.tasks._kube.credentials import installer_kubeconfig
 
     async with Lab(windows=0) as lab:
         _, cluster = lab_blocks_cluster_only(lab)
-        admin_text = cluster.kubeconfig.get_secret_value()
         async with cluster.get_client() as api:
-            text = await installer_kubeconfig(api, server=cluster.server_url(), ca_pem=cluster_ca_pem(admin_text),
+            text = await installer_kubeconfig(api, server=cluster.server_url(), ca_pem=cluster.ca_pem(),
                                               calico_namespace="kube-system", creates_token_secret=False)
         assert lab.kube.authenticate_kubeconfig(text) == \
             "system:serviceaccount:kube-system:calico-windows-installer"
@@ -222,18 +216,18 @@ async def test_installer_token_is_scoped_to_what_the_installer_reads():
 
 
 def lab_blocks_cluster_only(lab):
-    from prefect_windows_nodes.blocks.kubernetes import KubernetesCluster
+    from prefect_windows_nodes.blocks import KubernetesCluster
 
     return None, KubernetesCluster.from_file(lab.describe()["kubeconfig"])
 
 
 async def test_wrong_password_fails_fast_as_an_auth_error():
-    from prefect_windows_nodes.blocks.windows import WinRMAuthError
+    from prefect_windows_nodes.blocks import WinRMAuthError
 
     async with Lab(windows=1, faults={NODE: {"wrong_password": True}}) as lab:
         host, cluster = lab_blocks(lab)
         with disable_run_logger(), pytest.raises(WinRMAuthError) as info:
-            await windows_prereqs.fn(host, *api_endpoint(cluster))
+            await windows_prereqs.fn(host, cluster)
         assert host.password.get_secret_value() not in str(info.value)
 
 
@@ -241,15 +235,14 @@ async def test_node_not_ready_report_carries_conditions_events_and_log_tails():
     async with Lab(windows=1) as lab:
         host, cluster = lab_blocks(lab)
         await reconfigure(cluster)
-        api_host, api_port = api_endpoint(cluster)
         with disable_run_logger():
-            pre = await windows_prereqs.fn(host, api_host, api_port)
-            await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            pre = await windows_prereqs.fn(host, cluster)
+            await install_calico_windows.fn(host, cluster, SETTINGS, host_facts=pre.host)
             async with host.open_session() as ps:  # break kubelet's credential
                 await ps.copy_bytes(b"apiVersion: v1\nkind: Config\n", "c:\\k\\config")
             await install_kube_services.fn(host)
             with pytest.raises(StepFailed) as info:
-                await wait_node_ready.fn(cluster, NODE, timeout_s=1.5, host=host)
+                await wait_node_ready.fn(cluster, NODE, JoinSettings(node_ready_timeout_s=1.5), host=host)
         result = info.value.result
         assert [c.name for c in result.failed_checks] == ["node-ready"]
         assert result.failed_checks[0].observed == "node not registered"
@@ -269,10 +262,10 @@ async def test_a_bgp_install_from_the_manual_runbook_is_replaced_by_vxlan():
             await kclient.CustomObjectsApi(api).patch_cluster_custom_object(
                 "crd.projectcalico.org", "v1", "felixconfigurations", "default",
                 {"spec": {"ipipEnabled": False, "vxlanEnabled": None}})
-        api_host, api_port = api_endpoint(cluster)
         with disable_run_logger():
-            pre = await windows_prereqs.fn(host, api_host, api_port)
+            pre = await windows_prereqs.fn(host, cluster)
         async with host.open_session() as ps:  # the runbook, by hand
+            await ps.run("New-Item", Path="c:\\k", ItemType="Directory", Force=True)
             await ps.copy_bytes(cluster.kubeconfig.get_secret_value().encode(), "c:\\k\\config")
             await ps.run("Invoke-WebRequest", Uri="https://github.com/projectcalico/calico/releases/download/"
                          "v3.22.1/install-calico-windows.ps1", OutFile="c:\\install-calico-windows.ps1",
@@ -288,7 +281,7 @@ async def test_a_bgp_install_from_the_manual_runbook_is_replaced_by_vxlan():
 
         await reconfigure(cluster)
         with disable_run_logger():
-            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, host_facts=pre.host)
         assert any("uninstall-calico.ps1" in c for c in result.changes)
         assert "CALICO_NETWORKING_BACKEND is windows-bgp" in result.facts["calico_drift"]
         after = await calico_state(host)
@@ -301,15 +294,14 @@ async def test_stopped_calico_is_started_not_reinstalled():
         host, cluster = lab_blocks(lab)
         node = lab.windows_host(NODE)
         await reconfigure(cluster)
-        api_host, api_port = api_endpoint(cluster)
         with disable_run_logger():
-            pre = await windows_prereqs.fn(host, api_host, api_port)
-            await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            pre = await windows_prereqs.fn(host, cluster)
+            await install_calico_windows.fn(host, cluster, SETTINGS, host_facts=pre.host)
             async with host.open_session() as ps:
                 await ps.run("Stop-Service", Name="CalicoFelix")
                 await ps.run("Stop-Service", Name="CalicoNode")
             before = len(node.records.commands)
-            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, host_facts=pre.host)
         assert result.status == "changed"
         assert result.changes == ["Start-Service CalicoNode",
                                   "Start-Service CalicoFelix (after CalicoNode initialised)"]
@@ -321,10 +313,9 @@ async def test_stopped_calico_is_started_not_reinstalled():
 async def test_etcd_datastore_install_gets_the_etcd_endpoints():
     async with Lab("etcd", windows=1) as lab:
         host, cluster = lab_blocks(lab)
-        api_host, api_port = api_endpoint(cluster)
         with disable_run_logger():
-            pre = await windows_prereqs.fn(host, api_host, api_port)
-            result = await install_calico_windows.fn(host, cluster, SETTINGS, pre)
+            pre = await windows_prereqs.fn(host, cluster)
+            result = await install_calico_windows.fn(host, cluster, SETTINGS, host_facts=pre.host)
         assert result.facts["datastore"] == "etcdv3"
         assert any("-Datastore etcdv3 -EtcdEndpoints http" in c for c in result.changes)
         state = await calico_state(host)
@@ -345,10 +336,9 @@ async def test_prestaged_release_is_installed_without_downloading_calico():
         settings = SETTINGS.model_copy(update={"install_source": "prestaged",
                                                "release_file": "c:\\calico-windows-v3.22.1.zip"})
         before = len(node.records.commands)
-        api_host, api_port = api_endpoint(cluster)
         with disable_run_logger():
-            pre = await windows_prereqs.fn(host, api_host, api_port)
-            result = await install_calico_windows.fn(host, cluster, settings, pre)
+            pre = await windows_prereqs.fn(host, cluster, settings)
+            result = await install_calico_windows.fn(host, cluster, settings, host_facts=pre.host)
         sent = [c.name for c in node.records.commands[before:]]
         assert "Invoke-WebRequest" not in sent and "Copy-Item" in sent
         assert result.facts["install_source"] == "prestaged c:\\calico-windows-v3.22.1.zip"
@@ -365,5 +355,5 @@ async def test_basic_auth_over_https_and_plain_http_ntlm_hosts():
             assert host.auth == ("basic" if name == "k8s-wb" else "ntlm")
             assert host.use_https == (name == "k8s-wb")
             with disable_run_logger():
-                result = await windows_prereqs.fn(host, *api_endpoint(cluster))
+                result = await windows_prereqs.fn(host, cluster)
             assert result.facts["node_name"] == name

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from prefect_windows_nodes.blocks.windows import RemoteCommandError, WinRMAuthError, WinRMTransientError, load_script
+from prefect_windows_nodes.blocks import Command, RemoteCommandError, WinRMAuthError, WinRMTransientError
 
 from .conftest import PASSWORD
 
@@ -31,15 +31,32 @@ async def test_output_objects_become_plain_python(wire):
                     "Nested": {"Name": "x", "Empty": None}}, "second"]
 
 
-async def test_run_script_sends_the_shipped_text_with_parameters(wire, tmp_path, monkeypatch):
-    import prefect_windows_nodes.blocks.windows as bw
-    (tmp_path / "Get-Example.ps1").write_text("param([string]$Name)\n$Name\n", encoding="utf-8")
-    monkeypatch.setattr(bw, "PS_SCRIPT_DIR", tmp_path)
+async def test_statements_share_one_invocation_and_come_back_apart(wire):
     async with wire.block.open_session() as ps:
-        out = await ps.run_script("Get-Example", Name="k8s-ww")
-    cmd = wire.host.calls[-1]
-    assert cmd.is_script and cmd.name == load_script("Get-Example") == "param([string]$Name)\n$Name\n"
-    assert out[0]["Parameters"] == {"Name": "k8s-ww"}
+        outs = await ps.run_statements([
+            Command("Get-Facts"),
+            [Command("Get-Thing", {"Name": "a'; b"}), Command("Select-Object", {"First": 1})],
+            Command("C:\\Program Files\\containerd\\containerd.exe", args=("--version",)),
+        ])
+    assert outs[0] == [{"ComputerName": "K8S-WW", "UBR": 1999, "Flags": [True, False],
+                        "Nested": {"Name": "x", "Empty": None}}, "second"]
+    assert outs[1] == [{"Command": "Get-Thing", "Parameters": {"Name": "a'; b"}},
+                       {"Command": "Select-Object", "Parameters": {"First": 1}}]
+    assert [o["Command"] for o in outs[2]] == ["C:\\Program Files\\containerd\\containerd.exe"]
+    calls = wire.host.calls
+    assert [c.name for c in calls if c.name != "Write-Output"] == [
+        "Get-Facts", "Get-Thing", "Select-Object", "C:\\Program Files\\containerd\\containerd.exe"]
+    assert not any(c.is_script for c in calls)
+    assert calls[-1].args == ["--version"]
+    markers = [c.parameters["InputObject"] for c in calls if c.name == "Write-Output"]
+    assert len(markers) == 3 and len({m.rsplit(":", 1)[0] for m in markers}) == 1  # one nonce per invocation
+
+
+async def test_a_failing_statement_fails_the_whole_invocation(wire):
+    async with wire.block.open_session() as ps:
+        with pytest.raises(RemoteCommandError) as info:
+            await ps.run_statements([Command("Get-Facts"), Command("Throw")])
+    assert "VNI must be 4096" in str(info.value)
 
 
 async def test_host_output_of_the_last_command_is_kept(wire):
@@ -152,6 +169,6 @@ async def test_debug_logs_never_carry_parameter_values_or_file_contents(wire, ca
         await ps.fetch_bytes("c:\\k\\config")
     # Client side only: the in-process lab server (psrpcore) logs what it receives, as a real host's logs would.
     client_side = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("psrpcore", "lab")))
-    assert "redacted by blocks.windows" in client_side  # pypsrp did log its payloads, without them
+    assert "redacted by prefect-windows-nodes" in client_side  # pypsrp did log its payloads, without them
     for needle in (secret, base64.b64encode(secret.encode()).decode()[:20], PASSWORD):
         assert needle not in client_side

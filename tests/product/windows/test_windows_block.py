@@ -14,7 +14,7 @@ from pypsrp.complex_objects import GenericComplexObject
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from pypsrp.messages import ErrorRecordMessage
 
-from prefect_windows_nodes.blocks.windows import (
+from prefect_windows_nodes.blocks import (
     RemoteCommandError,
     RemoteErrorRecord,
     WindowsHost,
@@ -22,11 +22,8 @@ from prefect_windows_nodes.blocks.windows import (
     WinRMCertificateError,
     WinRMProtocolError,
     WinRMTransientError,
-    error_record_from_pypsrp,
-    load_script,
-    map_winrm_error,
-    to_plain,
 )
+from prefect_windows_nodes.blocks._psrp import error_record_from_pypsrp, map_winrm_error, to_plain
 
 SECRET = "Pa55-w0rd-never-logged"
 
@@ -145,14 +142,6 @@ async def test_the_task_retry_policy_retries_only_transient_winrm_errors():
     assert not await retried(WinRMCertificateError("untrusted"))
     assert not await retried(RemoteCommandError("Get-Item", [RemoteErrorRecord("nope")]))
     assert not await retried(StepFailed(StepResult(step="windows_prereqs", target="h", status="failed")))
-
-
-def test_shipped_script_names_are_confined_to_tasks_ps():
-    for bad in ("../blocks/windows", "c:\\x", "", ".hidden"):
-        with pytest.raises(ValueError):
-            load_script(bad)
-    with pytest.raises(FileNotFoundError):
-        load_script("No-Such-Script")
 
 
 def _free_port() -> int:
