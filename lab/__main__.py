@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--time-scale", type=float, default=0.02, help="emulated durations are multiplied by this")
     up.add_argument("--no-ssh", action="store_true", help="do not start the SSH control plane")
     up.add_argument("--fault", action="append", default=[], metavar="HOST:FAULT[=VALUE]",
-                    help="inject a fault on a Windows host, e.g. k8s-ww:missing_hotfix or k8s-ww:winrm_500=3")
+                    help="inject a fault on a Windows host (e.g. k8s-ww:missing_hotfix, k8s-ww:winrm_500=3) or on "
+                         "the control plane (k8s-m:calicoctl_drop=1, k8s-m:csr_never_signed='node-csr-*')")
     return p
 
 

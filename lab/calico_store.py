@@ -47,6 +47,13 @@ class ValidationError(CalicoError):
     def field(cls, name: str, value: Any, reason: str) -> "ValidationError":
         return cls(f"error with field {name} = '{_go_str(value)}' ({reason})")
 
+    @classmethod
+    def fields(cls, errs: list[tuple[str, Any, str]]) -> "ValidationError":
+        """libcalico-go's ErrorValidation with several (name, value, reason) fields."""
+        if len(errs) == 1:
+            return cls.field(*errs[0])
+        return cls("error(s) with fields:" + "".join(f"\n-  {n} = '{_go_str(v)}' ({r})" for n, v, r in errs))
+
 
 class NotSupported(CalicoError):
     pass
@@ -75,7 +82,8 @@ def _enum_mode(kind: str, field_name: str, tag: str, value: Any) -> None:
 
 
 def _ippool_defaults(new: Obj, old: Obj | None) -> None:
-    """clientv3 IPPools().Create/Update: validate the spec and fill the defaults it persists."""
+    """clientv3 IPPools().Create/Update: libcalico-go's validateAndSetDefaults (every errored field reported
+    together, in its order), then the struct validator's enums."""
     spec = new.setdefault("spec", {})
     cidr_text = spec.get("cidr") or ""
     if not cidr_text:
@@ -84,32 +92,40 @@ def _ippool_defaults(new: Obj, old: Obj | None) -> None:
         net = ipaddress.ip_network(cidr_text, strict=False)
     except ValueError:
         raise ValidationError.field("IPPool.Spec.CIDR", cidr_text, "IPPool CIDR must be a valid subnet") from None
-    if str(net.network_address) != cidr_text.split("/")[0]:
-        raise ValidationError.field("IPPool.Spec.CIDR", cidr_text,
-                                    "IP pool CIDR is not strictly masked")
+    masked = str(net.network_address) == cidr_text.split("/")[0]
     spec["cidr"] = str(net)
-    _enum_mode("IPPool", "IPIPMode", "ipIpMode", spec.get("ipipMode", ""))
-    _enum_mode("IPPool", "VXLANMode", "vxlanMode", spec.get("vxlanMode", ""))
+    spec["nodeSelector"] = spec.get("nodeSelector") or "all()"
+    errs: list[tuple[str, Any, str]] = []
+    old_spec = (old or {}).get("spec") or {}
+    if old is not None and old_spec.get("cidr") != spec["cidr"]:
+        errs.append(("IPPool.Spec.CIDR", spec["cidr"], "IPPool CIDR cannot be modified"))
+    spec["blockSize"] = spec.get("blockSize") or (26 if net.version == 4 else 122)
+    old_block = old_spec.get("blockSize") or (26 if net.version == 4 else 122)  # convertIpPoolFromStorage
+    if old is not None and old_block != spec["blockSize"]:
+        errs.append(("IPPool.Spec.BlockSize", spec["blockSize"], "IPPool BlockSize cannot be modified"))
+    low, high = (20, 32) if net.version == 4 else (116, 128)
+    if not low <= spec["blockSize"] <= high:
+        errs.append(("IPPool.Spec.BlockSize", spec["blockSize"],
+                     f"IPv{net.version} block size must be between {low} and {high}"))
+    if not spec.get("disabled") and net.prefixlen > spec["blockSize"]:
+        errs.append(("IPPool.Spec.CIDR", spec["cidr"], "IP pool size is too small for use with Calico IPAM. It must "
+                                                       "be equal to or greater than the block size."))
     spec["ipipMode"] = spec.get("ipipMode") or "Never"
     spec["vxlanMode"] = spec.get("vxlanMode") or "Never"
-    if spec["ipipMode"] != "Never" and spec["vxlanMode"] != "Never":
-        raise ValidationError.field("IPPool.Spec.IPIPMode", spec["ipipMode"],
-                                    "IPIPMode and VXLANMode cannot both be enabled on the same IP pool")
+    if spec["vxlanMode"] != "Never" and spec["ipipMode"] != "Never":
+        errs.append(("IPPool.Spec.VXLANMode", spec["vxlanMode"], "Cannot enable both VXLAN and IPIP on the same IPPool"))
     if net.version == 6 and spec["ipipMode"] != "Never":
-        raise ValidationError.field("IPPool.Spec.IPIPMode", spec["ipipMode"],
-                                    "IPIPMode other than 'Never' is not supported on an IPv6 IP pool")
-    spec["blockSize"] = spec.get("blockSize") or (26 if net.version == 4 else 122)
-    if not spec.get("disabled") and net.prefixlen > spec["blockSize"]:
-        raise ValidationError.field("IPPool.Spec.CIDR", spec["cidr"], "IP pool size is too small for use with "
-                                    "Calico IPAM. It must be equal to or greater than the block size.")
-    spec["nodeSelector"] = spec.get("nodeSelector") or "all()"
-    if old is not None:
-        old_spec = old.get("spec") or {}
-        if old_spec.get("cidr") and old_spec["cidr"] != spec["cidr"]:
-            raise ValidationError.field("IPPool.Spec.CIDR", spec["cidr"], "IPPool CIDR cannot be modified")
-        if old_spec.get("blockSize") and old_spec["blockSize"] != spec["blockSize"]:
-            raise ValidationError.field("IPPool.Spec.BlockSize", spec["blockSize"],
-                                        "IPPool BlockSize cannot be modified")
+        errs.append(("IPPool.Spec.IPIPMode", spec["ipipMode"], "IPIP is not supported on an IPv6 IP pool"))
+    if not masked:
+        errs.append(("IPPool.Spec.CIDR", spec["cidr"], "IPPool CIDR is not strictly masked"))
+    link_local = ipaddress.ip_network("169.254.0.0/16" if net.version == 4 else "fe80::/10")
+    if net.overlaps(link_local):
+        errs.append(("IPPool.Spec.CIDR", spec["cidr"], f"IPPool CIDR overlaps with IPv{net.version} Link Local range "
+                                                       f"{link_local}"))
+    if errs:
+        raise ValidationError.fields(errs)
+    _enum_mode("IPPool", "IPIPMode", "ipIpMode", spec["ipipMode"])
+    _enum_mode("IPPool", "VXLANMode", "vxlanMode", spec["vxlanMode"])
 
 
 def _ipam_defaults(new: Obj, old: Obj | None) -> None:
@@ -355,6 +371,8 @@ class CalicoDatastore:
             raise AlreadyExists(f"resource already exists: {kind.identifier(new['metadata']['name'], ns)}")
         if kind.defaults:
             kind.defaults(new, None)
+        if kind.kind == "IPPool":
+            self._maybe_enable_encapsulation(new)
         stored = self.backend.create(rt, self._to_backend(kind, new, None), namespace=ns)
         self.changes += 1
         return to_v3(kind, stored)
@@ -376,6 +394,8 @@ class CalicoDatastore:
         old_v3 = to_v3(kind, stored)
         if kind.defaults:
             kind.defaults(new, old_v3)
+        if kind.kind == "IPPool":
+            self._maybe_enable_encapsulation(new)
         backend_obj = self._to_backend(kind, new, stored)
         result = self.backend.replace(self._require_rt(kind), backend_obj)
         if result["metadata"].get("resourceVersion") != current_rv:
@@ -390,6 +410,21 @@ class CalicoDatastore:
         self.backend.delete(self._require_rt(kind), ns if kind.namespaced else None, name)
         self.changes += 1
         return to_v3(kind, stored)
+
+    def _maybe_enable_encapsulation(self, pool: Obj) -> None:
+        """libcalico-go's maybeEnableIPIP / maybeEnableVXLAN, run before a pool is created or updated: a pool using
+        IPIP (VXLAN) sets FelixConfiguration `default` `ipipEnabled` (`vxlanEnabled`) to true when that field is
+        unset — creating `default` if needed — and never touches a value someone set, false included."""
+        felix = _BY_KIND["FelixConfiguration"]
+        for mode, field_name in (("ipipMode", "ipipEnabled"), ("vxlanMode", "vxlanEnabled")):
+            if (pool.get("spec") or {}).get(mode, "Never") == "Never":
+                continue
+            current = self.try_get(felix, "default")
+            if current is None:
+                self.create(felix, {"metadata": {"name": "default"}, "spec": {field_name: True}})
+            elif (current.get("spec") or {}).get(field_name) is None:
+                current.setdefault("spec", {})[field_name] = True
+                self.update(felix, current)
 
     # --- helpers
     @staticmethod

@@ -24,7 +24,8 @@ import asyncssh
 from .calicoctl import Calicoctl
 from .coreutils import COREUTILS
 from .kubeadm import Kubeadm
-from .shell import BytesStdin, Result, RootFS, SessionState, Shell
+from .cp_faults import ConnectionDropped, ControlPlaneFaults
+from .shell import BytesStdin, Invocation, Result, RootFS, SessionState, Shell
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,9 @@ class _RootSFTP(asyncssh.SFTPServer):
 class ControlPlaneSSH:
     """The SSH endpoint of the emulated control plane `k8s-m`, bound to one Kubernetes lab."""
 
-    def __init__(self, kube: Any, *, state_dir: Path, host: str) -> None:
+    def __init__(self, kube: Any, *, state_dir: Path, host: str, faults: ControlPlaneFaults | None = None) -> None:
         self.kube = kube
+        self.faults = faults or ControlPlaneFaults()
         self.host = host
         self.port = 0
         self.username = USERNAME
@@ -173,9 +175,11 @@ class ControlPlaneSSH:
         self._tasks: set[asyncio.Task] = set()
 
     @classmethod
-    async def start(cls, kube: Any, *, state_dir: Path, host: str = "127.0.0.1") -> "ControlPlaneSSH":
-        """Listen on a free port of `host`, write the client key and known_hosts, and return the running server."""
-        self = cls(kube, state_dir=state_dir, host=host)
+    async def start(cls, kube: Any, *, state_dir: Path, host: str = "127.0.0.1",
+                    faults: ControlPlaneFaults | None = None) -> "ControlPlaneSSH":
+        """Listen on a free port of `host`, write the client key and known_hosts, and return the running server
+        (with `faults` pending, see `lab.cp_faults`)."""
+        self = cls(kube, state_dir=state_dir, host=host, faults=faults)
         self.ssh_dir.mkdir(parents=True, exist_ok=True)
         self.ssh_dir.chmod(0o700)
         self.private_key_file.write_bytes(self._client_key.export_private_key("openssh"))
@@ -228,14 +232,25 @@ class ControlPlaneSSH:
     def new_shell(self) -> Shell:
         """A fresh shell for one session, with the host's programs installed."""
         return Shell(self.fs, hostname=HOSTNAME, user=USERNAME,
-                     commands={**COREUTILS, "calicoctl": self.calicoctl, "kubeadm": self.kubeadm},
+                     commands={**COREUTILS, "calicoctl": self._calicoctl, "kubeadm": self.kubeadm},
                      paths=PROGRAM_PATHS)
 
+    async def _calicoctl(self, inv: Invocation) -> Result:
+        result = await self.calicoctl(inv)
+        if self.faults.take_calicoctl_drop():
+            raise ConnectionDropped("k8s-m: the SSH connection dropped during calicoctl")
+        return result
+
     async def run(self, command: str, stdin: bytes = b"", *, user: str = USERNAME) -> Result:
-        """Run a command line as an exec request would (for in-process callers); it is recorded the same way."""
+        """Run a command line as an exec request would (for in-process callers); it is recorded the same way.
+        A dropped connection (fault) raises ConnectionResetError."""
         session = SessionState()
         self.sync_files()
-        result = await self.new_shell().run(command, BytesStdin(stdin), session)
+        try:
+            result = await self.new_shell().run(command, BytesStdin(stdin), session)
+        except ConnectionDropped as exc:
+            self._record(command, 255, user, changed=session.changed)
+            raise ConnectionResetError(str(exc)) from None
         self._record(command, result.exit_code, user, changed=session.changed)
         return result
 
@@ -270,6 +285,10 @@ class ControlPlaneSSH:
             code = 130
         except (BrokenPipeError, ConnectionError, asyncssh.DisconnectError):
             code = 255
+        except ConnectionDropped:
+            self._record(process.command or "", 255, user, changed=True)
+            process.channel.get_connection().abort()  # no exit status: the client sees the connection go
+            return
         except Exception:  # a lab bug must not look like a hang to the client
             log.exception("k8s-m ssh session failed")
             process.stderr.write(b"lab: internal error on k8s-m (see the lab log)\n")

@@ -44,13 +44,18 @@ class Lab:
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.ca = LabCA(self.state_dir)
+        from .cp_faults import CONTROL_PLANE_HOST, ControlPlaneFaults
+
+        cp_faults = ControlPlaneFaults.from_dict(self.faults.get(CONTROL_PLANE_HOST))
         self.kube = await KubeLab.start(scenario=self.scenario, state_dir=self.state_dir, clock=self.clock,
                                         ca=self.ca, host=self.host)
+        self.kube.admission.csr_faults.never_sign.extend(cp_faults.csr_never_signed)
         try:
             if self.want_ssh:
                 from .ssh import ControlPlaneSSH
 
-                self.ssh = await ControlPlaneSSH.start(self.kube, state_dir=self.state_dir, host=self.host)
+                self.ssh = await ControlPlaneSSH.start(self.kube, state_dir=self.state_dir, host=self.host,
+                                                       faults=cp_faults)
             for i in range(self.windows_count):
                 await self.add_windows_host(build=self.windows_build)
             self.write_lab_json()

@@ -7,8 +7,8 @@ tokens from `kube-system/bootstrap-token-<id>` Secrets. No credentials at all ma
 `system:anonymous`; bad credentials are rejected (401).
 
 Authorization (`Authorizer.allowed`): `system:masters` may do anything; nodes (`system:node:<name>` in
-`system:nodes`) get what the Node authorizer grants (simplified: not limited to their own objects); everyone else is
-evaluated against the (Cluster)Roles and (Cluster)RoleBindings in the store. `bootstrap_policy()` gives the roles
+`system:nodes`) get what the Node authorizer grants (`nodeauth`: their own objects and what their pods use);
+everyone is evaluated against the (Cluster)Roles and (Cluster)RoleBindings in the store. `bootstrap_policy()` gives the roles
 and bindings a fresh kubeadm cluster has.
 """
 
@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from .defaults import current_request
 from .errors import Forbidden, Invalid
+from .nodeauth import NODE_RULES, NodeAuthorizer, node_name, node_of_user_name, node_restriction
 from .resources import Registry
 from .store import Event, Store
 
@@ -296,37 +298,13 @@ def _subject_matches(subject: Obj, user: UserInfo, binding_ns: str) -> bool:
     return False
 
 
-# What the Node authorizer (plus the system:node role) lets a kubelet do; simplified to per-resource verbs.
-_NODE_RULES: tuple[Obj, ...] = (
-    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch", "create", "update", "patch",
-                                                          "delete"]},
-    {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["get", "update", "patch"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
-    {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["get", "update", "patch"]},
-    {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-    {"apiGroups": [""], "resources": ["services", "endpoints", "namespaces"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes"],
-     "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
-    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "update", "patch"]},
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-    {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
-     "verbs": ["create", "get", "list", "watch"]},
-    {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/selfnodeclient"],
-     "verbs": ["create"]},
-    {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
-    {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews", "localsubjectaccessreviews"],
-     "verbs": ["create"]},
-)  # no EndpointSlices: a node's user cannot run kube-proxy without `system:node-proxier`, as on a real cluster
-
-
 class Authorizer:
-    """Decides requests: masters, then the Node authorizer, then RBAC objects in the store."""
+    """Decides requests: masters, then the Node authorizer (`nodeauth`), then RBAC objects in the store."""
 
     def __init__(self, store: Store, registry: Registry) -> None:
         self.store = store
         self.registry = registry
+        self.nodes = NodeAuthorizer(store, registry)
 
     def _rt(self, plural: str):
         return self.registry.get(RBAC, plural)
@@ -335,10 +313,15 @@ class Authorizer:
         """Whether `user` may do `a`."""
         if user.is_master:
             return True
-        if "system:nodes" in user.groups and user.name.startswith("system:node:") and a.resource_request:
-            if any(_rule_allows(r, a) for r in _NODE_RULES):
-                return True
+        if self._node_decision(user, a)[0]:
+            return True
         return any(_rule_allows(r, a) for r in self.rules_for(user, a.namespace))
+
+    def _node_decision(self, user: UserInfo, a: Attributes) -> tuple[bool, str]:
+        node = node_name(user)
+        if node is None:
+            return False, ""
+        return self.nodes.decide(node, a, lambda rules, attrs: any(_rule_allows(r, attrs) for r in rules))
 
     def rules_for(self, user: UserInfo, namespace: str = "") -> list[Obj]:
         """Every RBAC rule that applies to `user` in `namespace` (cluster-wide rules included)."""
@@ -364,11 +347,12 @@ class Authorizer:
             role = None
         return list((role or {}).get("rules") or [])
 
-    @staticmethod
-    def forbidden(user: UserInfo, a: Attributes) -> Forbidden:
-        """The 403 a real server sends for a denied request."""
+    def forbidden(self, user: UserInfo, a: Attributes) -> Forbidden:
+        """The 403 a real server sends for a denied request (with the Node authorizer's reason, if it has one)."""
+        reason = self._node_decision(user, a)[1]
+        suffix = f": {reason}" if reason else ""
         if not a.resource_request:
-            return Forbidden(f'forbidden: User "{user.name}" cannot {a.verb} path "{a.path}"',
+            return Forbidden(f'forbidden: User "{user.name}" cannot {a.verb} path "{a.path}"{suffix}',
                              details={})
         resource = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
         qual = f"{a.resource}.{a.group}" if a.group else a.resource
@@ -380,7 +364,19 @@ class Authorizer:
         if a.group:
             details["group"] = a.group
         return Forbidden(f'{subject} is forbidden: User "{user.name}" cannot {a.verb} resource "{resource}" in '
-                         f'API group "{a.group}" {scope}', details=details)
+                         f'API group "{a.group}" {scope}{suffix}', details=details)
+
+
+def install_node_restriction(store: Store) -> None:
+    """The NodeRestriction admission plugin: writes by a node user (seen through the request context) to Nodes,
+    Pods and Leases are limited to its own (see `nodeauth.node_restriction`)."""
+    def admit(op: str, obj: Obj, old: Obj | None) -> Obj:
+        ctx = current_request.get()
+        node = node_of_user_name(ctx.user) if ctx is not None else None
+        if node is not None and obj.get("kind") in ("Node", "Pod", "Lease"):
+            node_restriction(node, op, obj["kind"], obj, old)
+        return obj
+    store.add_admission(admit)
 
 
 def impersonation_requests(user: str, groups: list[str], uid: str, extra: dict[str, list[str]]) -> list[Attributes]:
@@ -429,9 +425,11 @@ def _binding(name: str, role: str, subjects: list[tuple[str, str]], kind: str = 
     meta: Obj = {"name": name}
     if namespace:
         meta["namespace"] = namespace
-    return {"apiVersion": f"{RBAC}/v1", "kind": kind, "metadata": meta,
-            "roleRef": {"apiGroup": RBAC, "kind": role_kind, "name": role},
-            "subjects": [{"apiGroup": RBAC, "kind": k, "name": n} for k, n in subjects]}
+    out = {"apiVersion": f"{RBAC}/v1", "kind": kind, "metadata": meta,
+           "roleRef": {"apiGroup": RBAC, "kind": role_kind, "name": role}}
+    if subjects:
+        out["subjects"] = [{"apiGroup": RBAC, "kind": k, "name": n} for k, n in subjects]
+    return out
 
 
 _READ = ["get", "list", "watch"]
@@ -475,7 +473,7 @@ def bootstrap_policy() -> list[tuple[str, Obj]]:
             {"apiGroups": [csr], "resources": ["certificatesigningrequests/nodeclient"], "verbs": ["create"]}])),
         ("clusterroles", _role("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [
             {"apiGroups": [csr], "resources": ["certificatesigningrequests/selfnodeclient"], "verbs": ["create"]}])),
-        ("clusterroles", _role("system:node", list(_NODE_RULES))),
+        ("clusterroles", _role("system:node", list(NODE_RULES))),  # bound to nobody, as kubeadm leaves it
         ("clusterroles", _role("system:node-proxier", [  # as the API server's bootstrap policy defines it
             {"apiGroups": [""], "resources": ["endpoints", "services"], "verbs": ["list", "watch"]},
             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
@@ -484,6 +482,7 @@ def bootstrap_policy() -> list[tuple[str, Obj]]:
         ("clusterroles", _role("kubeadm:get-nodes", [{"apiGroups": [""], "resources": ["nodes"],
                                                       "verbs": ["get"]}])),
         ("clusterrolebindings", _binding("cluster-admin", "cluster-admin", [("Group", "system:masters")])),
+        ("clusterrolebindings", _binding("system:node", "system:node", [])),
         ("clusterrolebindings", _binding("system:discovery", "system:discovery",
                                          [("Group", "system:authenticated")])),
         ("clusterrolebindings", _binding("system:basic-user", "system:basic-user",

@@ -19,8 +19,9 @@ from cryptography import x509
 from ..clock import LabClock
 from ..tls import LabCA
 from . import scenarios
-from .auth import Authenticator, Authorizer, bootstrap_policy
+from .auth import Authenticator, Authorizer, bootstrap_policy, install_node_restriction
 from .controllers import start_controllers
+from .controllers.garbage import GarbageCollector
 from .defaults import Admission
 from .discovery import OpenAPI
 from .errors import AlreadyExists
@@ -73,6 +74,7 @@ class KubeLab:
         for rt in REVIEW_TYPES:
             self.registry.add(rt)
         self.store = Store(self.registry)
+        self.garbage_collector = GarbageCollector(self.store)
         self.admin_token = secrets.token_urlsafe(32)
         self.requests = RequestLog()
         self.exec_runtime = command_not_found
@@ -81,6 +83,7 @@ class KubeLab:
         self.version: dict[str, str] = dict(DEFAULT_VERSION)
         self.authn = Authenticator(self.store, self.registry, admin_token=self.admin_token)
         self.authz = Authorizer(self.store, self.registry)
+        install_node_restriction(self.store)
         self.admission = Admission(self.store, self.registry, sign_csr=self._sign_csr,
                                    legacy_token=self.authn.legacy_token, ca_pem=ca.ca_pem)
         self.openapi = OpenAPI(self.registry, self.crd_for_type, self.version["gitVersion"])

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import schema as schemas
+from . import csr as csr_rules, schema as schemas
 from .errors import ApiError, BadRequest, Forbidden, Invalid, NotFound
 from .resources import CALICO_GROUP, TIGERA_OPERATOR_GROUP, Registry, ResourceType
 from .schema import Schema
@@ -417,6 +417,7 @@ class Admission:
         self.ca_pem = ca_pem
         self._schemas: dict[tuple[str, str, str], Schema | None] = {}
         self._crd_schemas: dict[tuple[str, str], Schema | None] = {}
+        self.csr_faults = csr_rules.CsrFaults()
         store.add_admission(self.admit)
         store.add_listener(self._on_event)
 
@@ -511,10 +512,23 @@ class Admission:
                 ("status.conditions", 'Invalid value: "Approved": Approved and Denied conditions are mutually '
                                       "exclusive")], "certificates.k8s.io")
         spec = obj.get("spec") or {}
+        if old is None and current_request.get() is not None:
+            causes = csr_rules.validation_causes(spec)
+            if causes:
+                raise Invalid.of("CertificateSigningRequest", obj["metadata"].get("name", ""), causes,
+                                 "certificates.k8s.io")
         signer = spec.get("signerName", "")
         signable = signer in ("kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet",
                               "kubernetes.io/kubelet-serving")
         if "Approved" not in types or "Failed" in types or status.get("certificate") or not signable:
+            return
+        refused = csr_rules.signer_failure(spec)
+        if refused is not None:
+            conds.append({"type": "Failed", "status": "True", "reason": "SignerValidationFailure",
+                          "message": refused, "lastUpdateTime": _now(), "lastTransitionTime": _now()})
+            status["conditions"] = conds
+            return
+        if self.csr_faults.blocks(obj):
             return
         try:
             pem = base64.b64decode(spec.get("request", ""))

@@ -36,6 +36,7 @@ SUBRESOURCES: dict[str, tuple[tuple[str, str, str] | None, list[str]]] = {
     "exec": (("", "v1", "PodExecOptions"), ["create", "get"]),
     "token": (("authentication.k8s.io", "v1", "TokenRequest"), ["create"]),
     "scale": (("autoscaling", "v1", "Scale"), ["get", "patch", "update"]),
+    "eviction": (("policy", "v1", "Eviction"), ["create"]),
 }
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"

@@ -29,7 +29,7 @@ _PACKAGES = {
     "authorization.k8s.io": "k8s.io.api.authorization.v1", "networking.k8s.io": "k8s.io.api.networking.v1",
     "coordination.k8s.io": "k8s.io.api.coordination.v1", "policy": "k8s.io.api.policy.v1",
     "autoscaling": "k8s.io.api.autoscaling.v1", "events.k8s.io": "k8s.io.api.events.v1",
-    "discovery.k8s.io": "k8s.io.api.discovery.v1",
+    "discovery.k8s.io": "k8s.io.api.discovery.v1", "batch": "k8s.io.api.batch.v1",
 }
 # Fields that are pointers in the Go types: their zero values were set on purpose and are kept.
 _POINTER_FIELDS = frozenset({

@@ -56,7 +56,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     # core/v1
     _r("", "v1", "namespaces", "Namespace", False, ["ns"], ["status"]),
     _r("", "v1", "nodes", "Node", False, ["no"], ["status"]),
-    _r("", "v1", "pods", "Pod", True, ["po"], ["status", "log", "exec"], ["all"]),
+    _r("", "v1", "pods", "Pod", True, ["po"], ["status", "log", "exec", "eviction"], ["all"]),
     _r("", "v1", "services", "Service", True, ["svc"], ["status"], ["all"]),
     _r("", "v1", "endpoints", "Endpoints", True, ["ep"]),
     _r("", "v1", "configmaps", "ConfigMap", True, ["cm"]),
@@ -67,6 +67,12 @@ BUILTIN: tuple[ResourceType, ...] = (
     _r("apps", "v1", "deployments", "Deployment", True, ["deploy"], ["status", "scale"], ["all"]),
     _r("apps", "v1", "daemonsets", "DaemonSet", True, ["ds"], ["status"], ["all"]),
     _r("apps", "v1", "replicasets", "ReplicaSet", True, ["rs"], ["status"], ["all"]),
+    _r("apps", "v1", "statefulsets", "StatefulSet", True, ["sts"], ["status", "scale"], ["all"]),
+    # batch, policy, discovery (minimal entries until the per-version API surface table lands)
+    _r("batch", "v1", "jobs", "Job", True, (), ["status"], ["all"]),
+    _r("batch", "v1", "cronjobs", "CronJob", True, ["cj"], ["status"], ["all"]),
+    _r("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ["pdb"], ["status"]),
+    _r("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     # networking, apiextensions, certificates, rbac
     _r("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ["netpol"]),
     _r("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,

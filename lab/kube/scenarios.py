@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .etcd import ETCD_ENDPOINTS, CalicoEtcdStore
+from .nodeauth import NODE_RULES
 from .resources import CALICO_CRDS, CALICO_GROUP, OPERATOR_CRDS, Registry, ResourceType, crd_for
 from .store import Store
 
@@ -326,7 +327,7 @@ class _Seeder:
         for name, role, subjects in CLUSTER_ROLE_BINDINGS:
             self.put(g, "clusterrolebindings", {"metadata": {"name": name},
                                                 "roleRef": {"apiGroup": g, "kind": "ClusterRole", "name": role},
-                                                "subjects": subjects})
+                                                **({"subjects": subjects} if subjects else {})})
         kubelet_cm = f"kubelet-config-1.{ver}" if ver < 24 else "kubelet-config"
         roles = [("kube-system", "kube-proxy", [_rule([""], ["configmaps"], ["get"], ["kube-proxy"])],
                   [_group("system:bootstrappers:kubeadm:default-node-token")]),
@@ -765,16 +766,7 @@ CLUSTER_ROLES: dict[str, list[dict]] = {
     "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient": [
         _rule(["certificates.k8s.io"], ["certificatesigningrequests/selfnodeclient"], ["create"])],
     "kubeadm:get-nodes": [_rule([""], ["nodes"], ["get"])],
-    "system:node": [
-        _rule([""], ["nodes", "nodes/status"], ["create", "get", "list", "watch", "patch", "update", "delete"]),
-        _rule([""], ["pods", "pods/status", "services", "endpoints", "configmaps", "secrets", "persistentvolumeclaims",
-                     "persistentvolumes", "serviceaccounts/token"], ["get", "list", "watch", "create", "patch",
-                                                                      "update", "delete"]),
-        _rule([""], ["events"], ["create", "patch", "update"]),
-        _rule(["coordination.k8s.io"], ["leases"], ["create", "delete", "get", "patch", "update"]),
-        _rule(["certificates.k8s.io"], ["certificatesigningrequests"], ["create", "get", "list", "watch"]),
-        _rule(["storage.k8s.io"], ["csidrivers", "csinodes", "volumeattachments"], _READ),
-        _rule(["node.k8s.io"], ["runtimeclasses"], _READ)],
+    "system:node": list(NODE_RULES),
     "system:node-proxier": [_rule([""], ["endpoints", "services"], ["list", "watch"]),
                             _rule([""], ["nodes"], _READ), _rule(["", "events.k8s.io"], ["events"],
                                                                  ["create", "patch", "update"]),
@@ -827,7 +819,7 @@ CLUSTER_ROLE_BINDINGS: list[tuple[str, str, list[dict]]] = [
     ("kubeadm:node-autoapprove-certificate-rotation",
      "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [_group("system:nodes")]),
     ("kubeadm:get-nodes", "kubeadm:get-nodes", [_group("system:bootstrappers:kubeadm:default-node-token")]),
-    ("system:node", "system:node", [_group("system:nodes")]),
+    ("system:node", "system:node", []),  # kubeadm binds it to nobody: the Node authorizer decides for nodes
     ("kubeadm:node-proxier", "system:node-proxier", [_sa("kube-system", "kube-proxy")]),
     ("system:coredns", "system:coredns", [_sa("kube-system", "coredns")]),
     ("calico-node", "calico-node", [_sa("kube-system", "calico-node"), _sa("calico-system", "calico-node")]),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from aiohttp import web
 
-from . import discovery, exec as kexec, patch as kpatch, protobuf, reviews, tables, watch as kwatch
+from . import deletion, discovery, eviction, exec as kexec, patch as kpatch, protobuf, reviews, tables, watch as kwatch
 from .auth import Attributes, UserInfo, impersonated, impersonation_requests
 from .defaults import RequestContext, current_request
 from .errors import (AlreadyExists, ApiError, BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, Unauthorized,
@@ -163,7 +163,7 @@ class ApiServer:
             user = self._authenticate(request)
             user_name = user.name
             info = parse_request(request.method, request.path, request.query)
-            self._authorize(user, info)
+            self._authorize(user, info, request.query)
             if info.verb == "watch" or info.subresource == "exec":
                 # long-lived: logged as soon as they are accepted
                 self._record(request, info, 200, user_name, conn)
@@ -229,10 +229,15 @@ class ApiServer:
                 raise self.kube.authz.forbidden(user, attrs)
         return impersonated(as_user, groups, uid, extra)
 
-    def _authorize(self, user: UserInfo, info: RequestInfo) -> None:
+    def _authorize(self, user: UserInfo, info: RequestInfo, query: Any) -> None:
         if info.resource_request:
+            name = info.name or ""
+            if not name and info.verb in ("list", "watch"):  # as RequestInfoFactory: a single-object list/watch
+                fields = parse_fields(query.get("fieldSelector"), info.group, info.resource) \
+                    if query.get("fieldSelector") else None
+                name = (fields.required("metadata.name") if fields else None) or ""
             attrs = Attributes(info.verb, info.group, info.resource, info.subresource or "", info.namespace or "",
-                               info.name or "")
+                               name)
         else:
             attrs = Attributes(info.verb, path=info.path, resource_request=False)
         if not self.kube.authz.allowed(user, attrs):
@@ -253,6 +258,15 @@ class ApiServer:
             raise _not_found_path()
         if info.subresource == "exec":
             return await self._exec(request, rt, info)
+        if info.subresource == "eviction":
+            if request.method != "POST":
+                raise MethodNotAllowed("the server does not allow this method on the requested resource")
+            body = await self._body(request)
+            if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
+                raise BadRequest("the body of the request must be an Eviction")
+            if (body.get("metadata") or {}).get("name") not in (None, info.name):
+                raise BadRequest("name in URL does not match name in Eviction object")
+            return json_response(eviction.evict(self.store, info.namespace or "default", info.name or "", body), 201)
         if info.subresource == "log":
             return await self._log(request, rt, info)
         if info.subresource == "token":
@@ -652,15 +666,10 @@ class ApiServer:
         return self._store_patched(request, rt, info, current, new, {})
 
     async def _delete(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.Response:
-        opts: Obj = {}
-        if request.can_read_body and (await request.read()).strip():
-            body = await self._body(request)  # JSON, or protobuf from typed clients (kubectl drain)
-            if not isinstance(body, dict):
-                raise BadRequest("the body of the request could not be decoded as DeleteOptions")
-            opts = body
-        propagation = request.query.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
-        if opts.get("orphanDependents") is True:
-            propagation = "Orphan"
+        opts = await self._delete_options(request)
+        policy = deletion.requested_policy(rt, request.query.get("propagationPolicy") or opts.get("propagationPolicy"),
+                                           opts.get("orphanDependents"))
+        grace = request.query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
         name = info.name or ""
         current = self.store.get(rt, info.namespace, name)
         pre = opts.get("preconditions") or {}
@@ -672,24 +681,38 @@ class ApiServer:
             raise Conflict.stale(rt.plural, name, rt.group)
         if self._dry_run(request):
             return self._object_response(request, rt, current)
-        obj = self.store.delete(rt, info.namespace, name, propagation=propagation)
-        still_there = self.store.try_get(rt, info.namespace, name) is not None
-        if still_there or not self.kube.admission.is_builtin(rt) or rt.key == ("", "pods"):
-            return self._object_response(request, rt, obj)
-        details: Obj = {"name": name, "kind": rt.plural, "uid": obj["metadata"].get("uid", "")}
-        if rt.group:
-            details["group"] = rt.group
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "details": details})
+        obj = self.store.delete(rt, info.namespace, name, propagation=policy,
+                                grace_period=int(grace) if grace is not None else None)
+        gone = self.store.try_get(rt, info.namespace, name) is None
+        answer = deletion.delete_answer(rt, obj, gone, custom=not self.kube.admission.is_builtin(rt))
+        # a cascading delete that could not finish at once answers 202 (only when orphanDependents=false was sent)
+        status = 202 if not gone and opts.get("orphanDependents") is False else 200
+        if answer is obj:
+            return self._object_response(request, rt, obj, status)
+        return json_response(answer, status)
+
+    async def _delete_options(self, request: web.Request) -> Obj:
+        if request.can_read_body and (await request.read()).strip():
+            body = await self._body(request)  # JSON, or protobuf from typed clients (kubectl drain)
+            if not isinstance(body, dict):
+                raise BadRequest("the body of the request could not be decoded as DeleteOptions")
+            return body
+        return {}
 
     async def _delete_collection(self, request: web.Request, rt: ResourceType, info: RequestInfo) -> web.Response:
         predicate, _ = self._predicate(request, rt)
+        opts = await self._delete_options(request)
+        policy = deletion.requested_policy(rt, request.query.get("propagationPolicy") or opts.get("propagationPolicy"),
+                                           opts.get("orphanDependents"))
+        grace = request.query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
         items = self.store.list(rt, info.namespace, predicate)
         deleted = []
         if not self._dry_run(request):
             for o in items:
                 try:
-                    deleted.append(self.store.delete(rt, o["metadata"].get("namespace"), o["metadata"]["name"]))
+                    deleted.append(self.store.delete(rt, o["metadata"].get("namespace"), o["metadata"]["name"],
+                                                     propagation=policy,
+                                                     grace_period=int(grace) if grace is not None else None))
                 except NotFound:
                     pass
         else:
@@ -878,13 +901,18 @@ class ApiServer:
             raise BadRequest(f'unable to upgrade connection: container not found ("{container}")')
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise BadRequest("Upgrade request required")
-        if kexec.negotiate(request) is None:
+        protocol = kexec.negotiate(request, self.kube.minor_version)
+        if protocol is None:
             raise BadRequest("unable to upgrade connection: no supported channel protocol offered "
-                             f"(supported: {', '.join(kexec.PROTOCOLS)})")
+                             f"(supported: {', '.join(kexec.protocols_for(self.kube.minor_version))})")
+        streams = dict(want_stdin=_flag(q.get("stdin")), want_stdout=_flag(q.get("stdout")) or "stdout" not in q,
+                       want_stderr=_flag(q.get("stderr")) or "stderr" not in q, tty=_flag(q.get("tty")))
+        stream = getattr(self.kube.exec_runtime, "stream", None)
+        if stream is not None:
+            return await kexec.serve_streaming(request, protocol, lambda io: stream(pod, container, argv, io), argv,
+                                               **streams)
 
         async def run(stdin: bytes | None) -> kexec.ExecResult:
             return await self.kube.run_exec(pod, container, argv, stdin)
 
-        return await kexec.serve(request, run, argv, want_stdin=_flag(q.get("stdin")),
-                                 want_stdout=_flag(q.get("stdout")) or "stdout" not in q,
-                                 want_stderr=_flag(q.get("stderr")) or "stderr" not in q, tty=_flag(q.get("tty")))
+        return await kexec.serve(request, run, argv, protocol=protocol, **streams)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable, Iterable
 
+from . import deletion
 from .errors import AlreadyExists, BadRequest, Conflict, Gone, NotFound
 from .resources import Registry, ResourceType
 
@@ -125,6 +126,7 @@ class Store:
         meta["generation"] = 1
         meta.pop("resourceVersion", None)
         meta.pop("deletionTimestamp", None)
+        meta.pop("deletionGracePeriodSeconds", None)
         obj = self._admit(rt, "CREATE", obj, None)
         return self._write(rt, key, obj, None, "ADDED")
 
@@ -148,7 +150,7 @@ class Store:
             merged["status"] = new.get("status", {})
             new = merged
         else:
-            for k in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
+            for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
                 if k in old["metadata"]:
                     new.setdefault("metadata", {})[k] = old["metadata"][k]
                 else:
@@ -164,7 +166,8 @@ class Store:
         new = self._admit(rt, "UPDATE", new, copy.deepcopy(old))
         if new == old:  # a no-op write keeps its resourceVersion and emits nothing, as on a real server
             return copy.deepcopy(old)
-        if new["metadata"].get("deletionTimestamp") and not self._finalizers(new):
+        if new["metadata"].get("deletionTimestamp") and not self._finalizers(new) \
+                and not new["metadata"].get("deletionGracePeriodSeconds"):
             return self._remove(rt, key, new)
         return self._write(rt, key, new, old, "MODIFIED")
 
@@ -177,26 +180,40 @@ class Store:
         new.setdefault("metadata", {})["resourceVersion"] = cur["metadata"]["resourceVersion"]
         return self.replace(rt, new, subresource=subresource)
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str = "Background") -> Obj:
-        """Delete an object. With finalizers it only gets a deletionTimestamp; dependents (ownerReferences) go too
-        unless `propagation == "Orphan"`."""
+    def delete(self, rt: ResourceType, namespace: str | None, name: str, *, propagation: str | None = None,
+               grace_period: int | None = None) -> Obj:
+        """Delete an object as the real registry does (see `deletion`): pods terminate gracefully (they get a
+        `deletionTimestamp` and the kubelet finishes the deletion), objects with finalizers wait for them, and
+        `propagation` (the kind's default when None) adds the garbage collector's `orphan` / `foregroundDeletion`
+        finalizer. Returns the object as it now is (gone or still there)."""
         key = self._okey(rt, namespace, name)
         old = self._bucket(rt).get(key)
         if old is None:
             raise NotFound.of(rt.plural, name, rt.group)
         self._admit(rt, "DELETE", copy.deepcopy(old), copy.deepcopy(old))
-        if self._finalizers(old):
-            if old["metadata"].get("deletionTimestamp"):
+        policy = propagation or deletion.default_policy(rt)
+        grace = deletion.grace_seconds(rt, old, grace_period)
+        meta = old["metadata"]
+        if meta.get("deletionTimestamp"):
+            current = meta.get("deletionGracePeriodSeconds")
+            if current is None or grace >= current:
                 return copy.deepcopy(old)
+            new = copy.deepcopy(old)  # a shorter grace period replaces the longer one
+        else:
             new = copy.deepcopy(old)
-            new["metadata"]["deletionTimestamp"] = now_iso()
-            if rt.key == ("", "namespaces"):
-                new.setdefault("status", {})["phase"] = "Terminating"
-            return self._write(rt, key, new, old, "MODIFIED")
-        gone = self._remove(rt, key, copy.deepcopy(old))
-        if propagation != "Orphan":
-            self._collect_dependents(old["metadata"]["uid"])
-        return gone
+            fins = new["metadata"].setdefault("finalizers", [])
+            for f in deletion.finalizers_for(policy):
+                if f not in fins:
+                    fins.append(f)
+            if not fins:
+                new["metadata"].pop("finalizers")
+        if grace == 0 and not self._finalizers(new):
+            return self._remove(rt, key, new)
+        new["metadata"]["deletionTimestamp"] = deletion.deletion_timestamp(grace)
+        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        if rt.key == ("", "namespaces"):
+            new.setdefault("status", {})["phase"] = "Terminating"
+        return self._write(rt, key, new, old, "MODIFIED")
 
     def finalize(self, rt: ResourceType, namespace: str | None, name: str) -> None:
         """Drop every finalizer of an object being deleted, which completes its deletion."""
@@ -297,16 +314,3 @@ class Store:
             q.put_nowait(ev)
         for listener in list(self._listeners):
             listener(ev)
-
-    def _collect_dependents(self, owner_uid: str) -> None:
-        for rt_key, bucket in list(self._objs.items()):
-            rt = self.registry.get(*rt_key)
-            if rt is None:
-                continue
-            for (ns, name), obj in list(bucket.items()):
-                refs = obj["metadata"].get("ownerReferences") or []
-                if any(r.get("uid") == owner_uid for r in refs):
-                    try:
-                        self.delete(rt, ns or None, name)
-                    except NotFound:
-                        pass

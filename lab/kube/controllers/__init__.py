@@ -13,6 +13,10 @@ from typing import Any
 
 from ..store import Event
 from .admission import install as install_admission
+from .batch import Jobs, admit_job
+from .disruption import Disruption
+from .endpointslices import EndpointSlices
+from .statefulsets import StatefulSets
 from .calico_node import CalicoNode
 from .context import Ctx
 from .ipam import CalicoIpam
@@ -51,10 +55,15 @@ class Controllers:
         self.calico_node = CalicoNode(ctx, self.ipam)
         self.operator = TigeraOperator(ctx)
         self.network = Network(ctx)
+        self.jobs, self.statefulsets = Jobs(ctx), StatefulSets(ctx)
+        self.disruption, self.endpoint_slices = Disruption(ctx), EndpointSlices(ctx)
         self._parts = [self.node_lifecycle, self.namespaces, self.workloads, self.scheduler, self.kubelet,
-                       self.services, self.calico_node, self.operator]
+                       self.services, self.calico_node, self.operator, self.jobs, self.statefulsets,
+                       self.disruption, self.endpoint_slices]
         self._stopped = False
         install_admission(ctx, self.services, self.namespaces)
+        if ctx.has("batch", "jobs"):
+            ctx.store.add_admission(admit_job, ctx.rt("batch", "jobs"))
         ctx.store.add_listener(self._on_event)
         if ctx.calico_etcd is not None:
             ctx.calico_etcd.add_listener(self._on_event)

@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import Conflict, NotFound
 from ..store import Event, now_iso
 from . import images
 from .ipam import CalicoIpam, IpamError
@@ -138,6 +139,7 @@ class RuntimeRegistry:
 DEFAULT_PULL_SECONDS = {"linux": 3.0, "windows": 45.0}
 REPULL_SECONDS = 1.0  # imagePullPolicy Always with the image cached: a manifest check
 BACKOFF_START, BACKOFF_MAX = 10.0, 40.0
+STOP_SECONDS = 1.0  # emulated time a container takes to exit on SIGTERM (the grace period caps it)
 
 
 @dataclass
@@ -164,6 +166,8 @@ class Kubelet:
         self._pull_errors: dict[tuple[str, str], tuple[str, bool]] = {}  # (uid, container) → (error, shown)
         self._retry: dict[tuple[str, str], tuple[float, float]] = {}  # pod key → (due loop time, backoff s)
         self._resync_task: asyncio.Task | None = None
+        self._terminating: set[str] = set()             # pod uids whose containers are being stopped
+        self._completing: set[str] = set()              # pod uids whose commands run to completion
 
     # --- knobs -----------------------------------------------------------------------------------------------------
     def set_pull_seconds(self, image: str, seconds: float, node: str | None = None) -> None:
@@ -197,6 +201,9 @@ class Kubelet:
             m = meta(ev.obj)
             if ev.type == "DELETED":
                 self.ctx.enqueue("kubelet-gone", self._pod_gone, (m.get("uid"), bool(host_network(ev.obj))))
+                return
+            if m.get("deletionTimestamp") and (ev.obj.get("spec") or {}).get("nodeName"):
+                self.ctx.enqueue("kubelet-kill", self._kill, (m.get("namespace"), m.get("name")))
                 return
             if (ev.obj.get("spec") or {}).get("nodeName"):
                 self.ctx.enqueue(self.name, self.reconcile, (m.get("namespace"), m.get("name")))
@@ -258,8 +265,8 @@ class Kubelet:
         if status.get("phase") in ("Succeeded", "Failed"):
             return
         node = self.ctx.node(node_name)
-        if node is None:  # the pod garbage collector removes pods of deleted nodes
-            self.ctx.store.delete(pods, ns, name)
+        if node is None:  # the pod garbage collector force-deletes pods of deleted nodes
+            self.ctx.store.delete(pods, ns, name, grace_period=0)
             return
         runtime = self.ctx.runtimes.get(node_name, node)
         if runtime is None:
@@ -336,6 +343,9 @@ class Kubelet:
         # 4. run
         self._run(pod, node, new, engine)
         self._write(pod, new)
+        if (pod["spec"].get("restartPolicy") or "Always") != "Always" and uid not in self._completing:
+            self._completing.add(uid)
+            self.ctx.runner.spawn(self._run_to_completion(key, uid))
 
     def _image_ready(self, pod: dict, node: dict, runtime: Any, c: dict) -> tuple[str, str | None] | None:
         """None when the container's image is ready for this pod, else the waiting (reason, message)."""
@@ -553,6 +563,101 @@ class Kubelet:
         self.ctx.store.mutate(self.ctx.rt("", "pods"), meta(pod)["namespace"], meta(pod)["name"], put,
                               subresource="status")
 
+    # --- pods that run to completion ----------------------------------------------------------------------------
+    async def _run_to_completion(self, key: tuple[str, str], uid: str) -> None:
+        """A pod with restartPolicy Never/OnFailure (a Job's): each container's command runs in the emulated shell
+        (its output becomes the container's log); once all have exited the pod is Succeeded, or Failed when one
+        exited non-zero. A container without a command runs its image's entrypoint: busybox/alpine's `sh` exits at
+        once, a server image runs until it is deleted."""
+        pods = self.ctx.rt("", "pods")
+        try:
+            pod = self.ctx.store.try_get(pods, *key)
+            if pod is None or meta(pod)["uid"] != uid:
+                return
+            codes: dict[str, int] = {}
+            for c in pod["spec"].get("containers") or []:
+                argv = list(c.get("command") or []) + list(c.get("args") or [])
+                if not argv:
+                    if images.short_name(c.get("image") or "") not in ("busybox", "alpine"):
+                        return  # a long-running entrypoint: the pod stays Running
+                    argv = ["sh"]
+                result = await self.ctx.kube.exec_runtime(pod, c["name"], argv, b"")
+                net = getattr(getattr(self.ctx.kube, "controllers", None), "network", None)
+                if net is not None:
+                    text = (result.stdout + result.stderr).decode(errors="replace")
+                    net.access_log.setdefault((uid, c["name"]), []).extend(text.splitlines())
+                codes[c["name"]] = result.exit_code
+            pod = self.ctx.store.try_get(pods, *key)
+            if pod is None or meta(pod)["uid"] != uid or meta(pod).get("deletionTimestamp"):
+                return
+            status = copy.deepcopy(pod.get("status") or {})
+            now = now_iso()
+            for cs in status.get("containerStatuses") or []:
+                code = codes.get(cs["name"], 0)
+                started = ((cs.get("state") or {}).get("running") or {}).get("startedAt", now)
+                cs.update(ready=False, started=False, state={"terminated": {
+                    "exitCode": code, "reason": "Completed" if code == 0 else "Error", "startedAt": started,
+                    "finishedAt": now, "containerID": cs.get("containerID", "")}})
+            failed = any(codes.values())
+            status["phase"] = "Failed" if failed else "Succeeded"
+            for c in status.get("conditions") or []:
+                if c.get("type") in ("Ready", "ContainersReady"):
+                    c.update(status="False", reason="PodCompleted", lastTransitionTime=now)
+            self._write(pod, status)
+        finally:
+            self._completing.discard(uid)
+
+    # --- graceful termination ----------------------------------------------------------------------------------
+    def _kill(self, key: tuple[str, str]) -> None:
+        """A pod got a deletionTimestamp: stop its containers (SIGTERM; they exit within STOP_SECONDS, or are
+        killed when the grace period ends first), post their terminated state, then finish the deletion with
+        grace 0 — what the kubelet's pod workers and status manager do. Pods on a node without a runtime (a
+        stopped or unknown kubelet) stay Terminating, as on a real cluster."""
+        pod = self.ctx.store.try_get(self.ctx.rt("", "pods"), *key)
+        if pod is None or not meta(pod).get("deletionTimestamp"):
+            return
+        uid = meta(pod)["uid"]
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if uid in self._terminating or self.ctx.runtimes.get(node_name) is None:
+            return
+        self._terminating.add(uid)
+        grace = float(meta(pod).get("deletionGracePeriodSeconds") or 0)
+        self.ctx.runner.spawn(self._stop_pod(key, uid, min(grace, _stop_seconds(pod, grace))))
+
+    async def _stop_pod(self, key: tuple[str, str], uid: str, seconds: float) -> None:
+        pods = self.ctx.rt("", "pods")
+        try:
+            if seconds > 0:
+                await self.ctx.clock.sleep(seconds)
+            pod = self.ctx.store.try_get(pods, *key)
+            if pod is None or meta(pod)["uid"] != uid:
+                return
+            status = copy.deepcopy(pod.get("status") or {})
+            now = now_iso()
+            for cs in status.get("containerStatuses") or []:
+                state = cs.get("state") or {}
+                if "terminated" in state:
+                    continue
+                started = (state.get("running") or {}).get("startedAt")
+                term: dict[str, Any] = {"exitCode": 0 if started else 137,
+                                        "reason": "Completed" if started else "ContainerStatusUnknown",
+                                        "finishedAt": now}
+                if started:
+                    term["startedAt"] = started
+                    term["containerID"] = cs.get("containerID", "")
+                else:
+                    term["message"] = "The container could not be located when the pod was terminated"
+                cs.update(ready=False, started=False, state={"terminated": term})
+            for c in status.get("conditions") or []:
+                if c.get("type") in ("Ready", "ContainersReady") and c.get("status") == "True":
+                    c.update(status="False", reason="ContainersNotReady", lastTransitionTime=now)
+            self._write(pod, status)
+            self.ctx.store.delete(pods, key[0], key[1], grace_period=0)
+        except (NotFound, Conflict):  # the pod went away or changed meanwhile: nothing left to do
+            pass
+        finally:
+            self._terminating.discard(uid)
+
     def _pod_gone(self, key: tuple[str, bool]) -> None:
         uid, host_net = key
         self._pulled.pop(uid, None)
@@ -562,6 +667,16 @@ class Kubelet:
             pull.waiters = {w for w in pull.waiters if w[0] != uid}
         if not host_net and self.ctx.calico_store() is not None:
             self.ipam.release(pod_handle(uid))
+
+
+def _stop_seconds(pod: dict, grace: float) -> float:
+    """How long a pod's containers take to exit on SIGTERM: `sleep` run as PID 1 has no handler for it and lives
+    until the grace period ends (the kubelet then kills it); other processes exit within STOP_SECONDS."""
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        argv = list(c.get("command") or []) + list(c.get("args") or [])
+        if argv and argv[0].rsplit("/", 1)[-1] == "sleep":
+            return grace
+    return STOP_SECONDS
 
 
 def pod_handle(uid: str) -> str:

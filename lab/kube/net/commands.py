@@ -8,13 +8,12 @@ Network tools live in `http_tools.py` (curl, wget, nc, ping), `dns_tools.py` (ns
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from ..controllers import images
 from ..controllers.podutil import meta, node_os, pod_ip
-from . import dns
+from . import dns, posix_shell
 
 
 @dataclass
@@ -73,14 +72,19 @@ class Exec:
 Command = Callable[[Exec, list[str], str], Awaitable[Proc]]
 _COMMANDS: dict[str, Command] = {}
 
-# Tool sets of well-known images; images not listed have the usual Linux tools.
+# Tool sets of well-known images; images not listed have the usual Linux tools. BusyBox-based images (busybox,
+# alpine) have these applets: sh/ash, cat, echo, printf, grep, head, tail, wc, sort, uniq, tr, cut, expr, hostname,
+# sleep, true, false, env, test/[, ls, date, seq, uptime, gzip, uname, basename, dirname, id, whoami, base64,
+# wget, nc, nslookup, ping. Anything else: `sh: NAME: not found`, exit 127.
 _BASE = {"sh", "bash", "cat", "echo", "grep", "head", "tail", "wc", "hostname", "sleep", "true", "false", "env", "ls",
-         "printf", "test", "["}
+         "printf", "test", "[", "date", "seq", "uptime", "gzip", "uname", "basename", "dirname", "sort", "uniq", "tr",
+         "cut", "expr", "id", "whoami", "base64"}
+_BUSYBOX = (_BASE - {"bash"}) | {"ash", "wget", "nc", "nslookup", "ping"}
 IMAGE_TOOLS: dict[str, set[str] | None] = {
     "netshoot": None,
     "nginx": _BASE | {"curl", "nginx"},
-    "busybox": _BASE | {"wget", "nc", "nslookup", "ping"},
-    "alpine": _BASE | {"wget", "nc", "nslookup", "ping"},
+    "busybox": _BUSYBOX,
+    "alpine": _BUSYBOX,
     "coredns": set(),
     "pause": set(),
 }
@@ -100,8 +104,8 @@ def command(*names: str):
 
 def _load_tools() -> None:
     """Import the tool modules (each registers its commands with `@command`)."""
-    from . import dns_tools, http_tools, powershell
-    del dns_tools, http_tools, powershell
+    from . import applets, dns_tools, http_tools, powershell
+    del applets, dns_tools, http_tools, powershell
 
 
 def available(ex: Exec, prog: str) -> bool:
@@ -159,110 +163,80 @@ async def run_argv(ex: Exec, argv: list[str], stdin: str = "") -> Proc:
     return await fn(ex, argv, stdin)
 
 
-# --- sh -c -----------------------------------------------------------------------------------------------------------
-@command("sh", "bash", "ash")
+# --- sh ------------------------------------------------------------------------------------------------------------
+SHELLS = ("sh", "bash", "ash")
+
+
+def _shell(ex: Exec) -> posix_shell.Shell:
+    async def program(argv: list[str], stdin: str) -> posix_shell.Out | None:
+        if not available(ex, argv[0]):
+            return None
+        p = await run_argv(ex, argv, stdin)
+        return posix_shell.Out(p.stdout, p.stderr, p.code)
+
+    env = {"HOSTNAME": ex.hostname, "HOME": "/root", "PWD": "/",
+           "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    return posix_shell.Shell(program, env)
+
+
+@command(*SHELLS)
 async def sh(ex: Exec, argv: list[str], stdin: str) -> Proc:
+    """`sh -c SCRIPT`, or `sh` (`sh -s`) running the script it reads on stdin."""
     if len(argv) >= 3 and argv[1] == "-c":
-        return await run_script(ex, argv[2], stdin)
-    if len(argv) == 1:
-        return await run_script(ex, stdin, "")
-    return Proc("", f"{argv[0]}: can't open '{argv[1]}': No such file or directory\n", 2)
+        out = await _shell(ex).run_script(argv[2], posix_shell.Input(stdin))
+    elif len(argv) == 1 or argv[1] in ("-s", "-i"):
+        out = await _shell(ex).run_script(stdin)
+    else:
+        return Proc("", f"{argv[0]}: can't open '{argv[1]}': No such file or directory\n", 2)
+    return Proc(out.stdout, out.stderr, out.code)
 
 
 async def run_script(ex: Exec, script: str, stdin: str) -> Proc:
-    """A tiny POSIX shell: `;`/newline lists, `&&`, `||`, pipelines, and >/dev/null, 2>&1, 2>/dev/null."""
-    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|<>")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        tokens = list(lexer)
-    except ValueError as exc:
-        return Proc("", f"sh: syntax error: {exc}\n", 2)
-    items: list[tuple[list[str], str]] = []
-    cur: list[str] = []
-    for t in tokens:
-        if t in (";", "&&", "||", "\n"):
-            items.append((cur, t))
-            cur = []
-        else:
-            cur.append(t)
-    if cur:
-        items.append((cur, ";"))
-    out, err, code, prev_op = [], [], 0, ";"
-    for pipeline, op in items:
-        run_it = not ((prev_op == "&&" and code != 0) or (prev_op == "||" and code == 0))
-        prev_op = op
-        if not run_it or not pipeline:
+    """Run a POSIX shell script in the pod (see `posix_shell`)."""
+    out = await _shell(ex).run_script(script, posix_shell.Input(stdin))
+    return Proc(out.stdout, out.stderr, out.code)
+
+
+async def interactive_shell(ex: Exec, io: Any) -> int:
+    """`sh` reading commands from a live stdin (`kubectl exec -i POD -- sh`): each command runs as soon as its
+    lines are complete and its output is sent at once; the session ends at `exit` or the end of stdin."""
+    shell = _shell(ex)
+    pending = ""
+    while True:
+        line = (await io.readline()).decode(errors="replace")
+        pending += line
+        if line and posix_shell.incomplete(pending):
             continue
-        p = await _pipeline(ex, pipeline, stdin)
-        if p.code == -1:  # `exit N`
-            code = int(p.stdout or 0)
-            break
-        out.append(p.stdout)
-        err.append(p.stderr)
-        code = p.code
-    return Proc("".join(out), "".join(err), code)
+        if pending.strip():
+            try:
+                tree = posix_shell.parse(pending)
+            except posix_shell.ShellSyntaxError as exc:
+                await io.write_stderr(f"sh: syntax error: {exc}\n".encode())
+                shell.status = 2
+                tree = None
+            if tree is not None:
+                out = await shell.run_tree(tree, posix_shell.Input())
+                await io.write_stdout(out.stdout.encode())
+                await io.write_stderr(out.stderr.encode())
+                if shell.exited:
+                    return shell.status
+        pending = ""
+        if not line:
+            return shell.status
 
 
-async def _pipeline(ex: Exec, tokens: list[str], stdin: str) -> Proc:
-    stages: list[list[str]] = [[]]
-    for t in tokens:
-        if t == "|":
-            stages.append([])
-        else:
-            stages[-1].append(t)
-    data, err, code = stdin, [], 0
-    for stage in stages:
-        argv, to_null_out, to_null_err, err_to_out = _redirections(stage)
-        if not argv:
-            continue
-        if argv[0] == "exit":
-            return Proc(argv[1] if len(argv) > 1 else "0", "", -1)
-        if not available(ex, argv[0]) and argv[0] not in _BUILTINS:
-            p = Proc("", f"sh: {argv[0]}: not found\n", 127)
-        else:
-            p = await run_argv(ex, argv, data)
-        stdout, stderr = p.stdout, p.stderr
-        if err_to_out:
-            stdout, stderr = stdout + stderr, ""
-        if to_null_err:
-            stderr = ""
-        if to_null_out:
-            stdout = ""
-        data, code = stdout, p.code
-        err.append(stderr)
-    return Proc(data, "".join(err), code)
-
-
-_BUILTINS = {"echo", "true", "false", "exit", "test", "[", "printf"}
-
-
-def _redirections(stage: list[str]) -> tuple[list[str], bool, bool, bool]:
-    argv, null_out, null_err, err_out = [], False, False, False
-    i = 0
-    while i < len(stage):
-        t = stage[i]
-        nxt = stage[i + 1] if i + 1 < len(stage) else ""
-        if t == ">" or t == ">>":
-            null_out = True
-            i += 2
-            continue
-        if t == "2" and nxt in (">", ">>"):
-            target = stage[i + 2] if i + 2 < len(stage) else ""
-            if target == "&1" or (target == "&" and i + 3 < len(stage) and stage[i + 3] == "1"):
-                err_out = True
-                i += 4 if target == "&" else 3
-            else:
-                null_err = True
-                i += 3
-            continue
-        if t in ("&>",):
-            null_out = null_err = True
-            i += 2
-            continue
-        argv.append(t)
-        i += 1
-    return argv, null_out, null_err, err_out
+async def run_stream(net: Any, pod: dict, container: str, argv: list[str], io: Any) -> int:
+    """Run `argv` in the pod with live streams: a shell without a script is interactive; any other program gets
+    its whole stdin once the client ends it."""
+    ex = Exec(net, pod, container)
+    if argv and ex.os == "linux" and argv[0].rsplit("/", 1)[-1] in SHELLS and available(ex, argv[0]) and \
+            (len(argv) == 1 or argv[1] in ("-s", "-i")):
+        return await interactive_shell(ex, io)
+    stdin = await io.read_all()
+    p = await run(net, pod, container, argv, stdin)
+    await io.write_stdout(p.stdout.encode())
+    await io.write_stderr(p.stderr.encode())
+    return p.code
 
 
 # --- coreutils ------------------------------------------------------------------------------------------------------

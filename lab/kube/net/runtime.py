@@ -78,6 +78,20 @@ def make_exec_runtime(ctx: Any, net: Any) -> Callable[..., Awaitable[ExecResult]
         p = await commands.run(net, pod, container or "", list(argv), stdin)
         return ExecResult(p.stdout.encode(), p.stderr.encode(), p.code)
 
+    async def exec_stream(pod: dict, container: str, argv: list[str], io: Any) -> int:
+        err = exec_precondition(pod, container)
+        if err:
+            raise BadRequest(err)
+        rt = ctx.runtimes.get((pod.get("spec") or {}).get("nodeName") or "")
+        if rt is not None:
+            own = await rt.exec(pod, container, list(argv))
+            if own is not None:
+                await io.write_stdout(own.stdout)
+                await io.write_stderr(own.stderr)
+                return own.exit_code
+        return await commands.run_stream(net, pod, container or "", list(argv), io)
+
+    exec_runtime.stream = exec_stream  # type: ignore[attr-defined]  # the API server streams through this
     return exec_runtime
 
 

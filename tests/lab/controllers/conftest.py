@@ -85,6 +85,20 @@ async def run(kube: KubeLab, pod: str, argv: list[str], ns: str = "default", con
     return await kube.exec_runtime(p, container or p["spec"]["containers"][0]["name"], argv, None)
 
 
+async def until(check, what: str, deadline: float = 30):
+    """Poll `check()` (a coroutine function) until it returns something truthy, failing after `deadline` s."""
+    async def loop():
+        while True:
+            got = await check()
+            if got:
+                return got
+            await asyncio.sleep(0.02)
+    try:
+        return await asyncio.wait_for(loop(), deadline)
+    except asyncio.TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
+
+
 async def settle(kube: KubeLab) -> None:
     """Wait until the controllers have nothing queued and no background step (pull, finalize) pending."""
     await asyncio.wait_for(kube.controllers.wait_idle(), 30)

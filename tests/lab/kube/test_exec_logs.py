@@ -110,18 +110,31 @@ async def test_exec_errors_before_the_upgrade(ws_v1, kube, api, ns, runtime):
 
 
 async def test_exec_v5_stdin_close_frame(http, kube, api, ns, runtime):
+    """v5 (with its stdin close frame) is offered from 1.30 on; a 1.22 server speaks v4 and refuses a v5-only
+    client (kubectl ≥ 1.30 then falls back to SPDY)."""
     import aiohttp
 
     await _running_pod(kube, api, ns, "p")
+    url = f"{kube.url}/api/v1/namespaces/{ns}/pods/p/exec?command=cat&stdin=true&stdout=true&stderr=true"
+    headers = {"Authorization": f"Bearer {kube.admin_token}"}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=kube.ca.client_context())) as s:
-        async with s.ws_connect(f"{kube.url}/api/v1/namespaces/{ns}/pods/p/exec?command=cat&stdin=true"
-                                "&stdout=true&stderr=true", protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"),
-                                headers={"Authorization": f"Bearer {kube.admin_token}"}) as ws:
-            assert ws.protocol == "v5.channel.k8s.io"
-            await ws.send_bytes(b"\x00hello ")
-            await ws.send_bytes(b"\x00world")
-            await ws.send_bytes(b"\xff\x00")  # v5: close stdin
-            got = [m.data async for m in ws]
+        async with s.ws_connect(url, protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"), headers=headers) as ws:
+            assert ws.protocol == "v4.channel.k8s.io"  # v1.22.6
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await s.ws_connect(url, protocols=("v5.channel.k8s.io",), headers=headers)
+        assert err.value.status == 400
+        saved = dict(kube.version)
+        kube.set_version("v1.30.2")
+        try:
+            async with s.ws_connect(url, protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"),
+                                    headers=headers) as ws:
+                assert ws.protocol == "v5.channel.k8s.io"
+                await ws.send_bytes(b"\x00hello ")
+                await ws.send_bytes(b"\x00world")
+                await ws.send_bytes(b"\xff\x00")  # v5: close stdin
+                got = [m.data async for m in ws]
+        finally:
+            kube.set_version(saved)
     assert runtime[-1][2:] == (["cat"], b"hello world")
     assert got[-1][0] == ERROR_CHANNEL and json.loads(got[-1][1:])["status"] == "Success"
 

@@ -77,7 +77,8 @@ async def test_apply_with_a_stale_resource_version_is_an_update_conflict(fake_cp
 async def test_vxlan_while_ipip_is_on_fails_validation_and_changes_nothing(fake_cp, fake_kube):
     r = await sh(fake_cp, FLIP_VXLAN)
     assert r.exit_code == 1
-    assert "IPIPMode and VXLANMode cannot both be enabled on the same IP pool" in r.stderr.decode()
+    assert ("error with field IPPool.Spec.VXLANMode = 'Always' (Cannot enable both VXLAN and IPIP on the same "
+            "IPPool)") in r.stderr.decode()
     assert crd(fake_kube, "ippools", POOL)["spec"]["vxlanMode"] == "Never"
 
 
