@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
@@ -23,7 +24,9 @@ CLI = Path(sys.executable).parent / "prefect-windows-nodes"
 def served_env() -> dict[str, str]:
     """The environment of a process that talks to the session's Prefect server and polls for runs every second."""
     return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-            "PREFECT_LOGGING_LEVEL": "WARNING"}
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            # the venv's console scripts (prefect, prefect-windows-nodes), as in an activated environment
+            "PATH": f"{CLI.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 async def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.5) -> Any:
@@ -64,6 +67,7 @@ async def serve_process() -> AsyncIterator[Callable[..., Any]]:
     procs: list[asyncio.subprocess.Process] = []
 
     async def start(*args: str) -> asyncio.subprocess.Process:
+        started = datetime.now(timezone.utc)
         proc = await asyncio.create_subprocess_exec(str(CLI), "serve", *args, cwd=str(ROOT.parent),
                                                     env=served_env(), stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.DEVNULL)
@@ -72,10 +76,11 @@ async def serve_process() -> AsyncIterator[Callable[..., Any]]:
         async def served() -> bool:
             async with get_client() as client:
                 try:
-                    await client.read_deployment_by_name("join-windows-node/join-windows-node")
+                    deployment = await client.read_deployment_by_name("join-windows-node/join-windows-node")
                 except Exception:  # noqa: BLE001 - not there yet
                     return False
-            return proc.returncode is None
+            # this process's own registration (a deployment of that name may exist from an earlier test)
+            return proc.returncode is None and deployment.updated is not None and deployment.updated >= started
         await wait_for(served, timeout_s=90, what="the served deployments")
         return proc
 
